@@ -1,0 +1,1 @@
+"""Turns a folder of files into Documents: discovery, decoding and format extraction."""

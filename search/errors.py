@@ -1,0 +1,38 @@
+"""Errors a user can act on. Each message says what went wrong and what to do next."""
+
+from __future__ import annotations
+
+
+class SearchError(Exception):
+    """Base class: the CLI prints the message and exits non-zero instead of a traceback."""
+
+
+class ModelUnavailableError(SearchError):
+    """A model (hub id or local directory) could not be loaded."""
+
+    def __init__(self, model: str, reason: str) -> None:
+        self.model = model
+        self.reason = reason
+        super().__init__(
+            f"Model '{model}' is not available: {reason}\n"
+            "Provide it in one of these ways:\n"
+            "  - pass a local directory with the model files (config.json, weights, tokenizer): --model DIR\n"
+            f"  - on a machine with internet access run `huggingface-cli download {model}` and copy the\n"
+            "    Hugging Face cache (~/.cache/huggingface/hub, or $HF_HOME) to this machine"
+        )
+
+
+class IndexNotFoundError(SearchError):
+    """The index directory does not hold an index yet."""
+
+
+class IndexLockedError(SearchError):
+    """Another build holds the index's write lock."""
+
+
+class ExtractionError(SearchError):
+    """A file could not be turned into text; the build reports it and carries on."""
+
+
+class UndecodableError(ExtractionError):
+    """A plain-text file decodes as none of the supported Japanese/Unicode encodings."""

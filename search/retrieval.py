@@ -1,0 +1,293 @@
+"""Dense, keyword and hybrid retrieval over one index generation at a time.
+
+Filters resolve in SQLite to a set of passage ids *before* ranking, and both legs search only inside that
+set, so a selective filter never comes back empty while matching passages exist. Hybrid mode fuses the two
+legs' rankings with reciprocal rank fusion (k = 60).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from search import highlight, keyword
+from search.errors import SearchError
+from search.index import open_vectors
+from search.store import Store
+from search.vectors import VectorIndex
+
+if TYPE_CHECKING:
+    from search.encoder import Encoder
+
+MODES = ("hybrid", "dense", "keyword")
+RRF_K = 60
+MIN_CANDIDATES = 100
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions on which documents' passages may be returned."""
+
+    path_prefix: str | None = None
+    path_glob: str | None = None
+    formats: tuple[str, ...] = ()
+    modified_after: float | None = None  # POSIX seconds
+    modified_before: float | None = None
+    tags: tuple[str, ...] = ()  # a document must carry all of them
+
+    def is_empty(self) -> bool:
+        return self == Filters()
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """A WHERE clause over documents `d`, with parameters: values are bound, never interpolated."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.path_prefix:
+            clauses.append("substr(d.path, 1, ?) = ?")
+            params += [len(self.path_prefix), self.path_prefix]
+        if self.path_glob:
+            clauses.append("d.path GLOB ?")
+            params.append(self.path_glob)
+        if self.formats:
+            clauses.append(f"d.format IN ({', '.join('?' for _ in self.formats)})")
+            params += list(self.formats)
+        if self.modified_after is not None:
+            clauses.append("d.mtime >= ?")
+            params.append(self.modified_after)
+        if self.modified_before is not None:
+            clauses.append("d.mtime < ?")
+            params.append(self.modified_before)
+        for tag in self.tags:
+            clauses.append("EXISTS (SELECT 1 FROM json_each(d.tags) WHERE json_each.value = ?)")
+            params.append(tag)
+        return " AND ".join(clauses) or "1", params
+
+
+def parse_time(value: str | float | None, field_name: str) -> float | None:
+    """ISO date/time or POSIX seconds to POSIX seconds."""
+    if value is None or isinstance(value, int | float):
+        return value
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError as exc:
+        raise SearchError(f"{field_name}: '{value}' is not an ISO date like 2025-04-01 or 2025-04-01T09:00") from exc
+
+
+@dataclass
+class LegResult:
+    rank: int
+    score: float
+
+
+@dataclass
+class Hit:
+    passage_id: int
+    score: float
+    document_id: int
+    path: str
+    title: str
+    format: str
+    heading: str
+    text: str
+    start: int
+    end: int
+    ordinal: int
+    snippet: str = ""
+    highlights: list[tuple[int, int]] = field(default_factory=list)
+    dense: LegResult | None = None
+    keyword: LegResult | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k not in {"dense", "keyword"}}
+        out["highlights"] = [list(s) for s in self.highlights]
+        for leg in ("dense", "keyword"):
+            value = getattr(self, leg)
+            out[leg] = None if value is None else {"rank": value.rank, "score": value.score}
+        return out
+
+
+@dataclass
+class SearchResult:
+    generation: int
+    mode: str
+    total_candidates: int
+    hits: list[Hit]
+
+
+class Searcher:
+    """Thread-safe searcher that follows the index's generations (hot reload) without a restart.
+
+    Each thread gets its own SQLite connection; the vectors of the current generation are shared and
+    swapped as a whole when a build commits a new generation.
+    """
+
+    def __init__(
+        self, index_dir: Path, device: str = "auto", precision: str = "auto", encoder: Encoder | None = None
+    ) -> None:
+        self.index_dir = index_dir
+        self.device = device
+        self.precision = precision
+        self._local = threading.local()
+        self._reload_lock = threading.Lock()
+        self._encoder = encoder
+        self._vectors: tuple[int, VectorIndex] | None = None
+        self.manifest = self.store.manifest()  # fails early, saying to run `indexer build`, without an index
+
+    @property
+    def store(self) -> Store:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = Store(self.index_dir)
+        return store
+
+    def encoder_for(self, manifest: dict[str, Any]) -> Encoder:
+        """The index's own embedding model (loaded once); a rebuild with another model swaps it."""
+        model = manifest.get("model")
+        if not model:
+            raise SearchError(f"The index at {self.index_dir} has no embedding model yet: run `indexer build`")
+        encoder = self._encoder
+        if encoder is not None and encoder.model_id == model:
+            return encoder
+        with self._reload_lock:
+            if self._encoder is None or self._encoder.model_id != model:
+                from search.encoder import Encoder
+
+                self._encoder = Encoder(
+                    model,
+                    device=self.device,
+                    precision=self.precision,
+                    max_length=int(manifest.get("max_length", 128)),
+                )
+            return self._encoder
+
+    @property
+    def encoder(self) -> Encoder:
+        return self.encoder_for(self.manifest)
+
+    def vectors_for(self, store: Store) -> tuple[int, VectorIndex]:
+        """Vectors for the generation visible in `store`'s current read snapshot."""
+        generation = store.generation()
+        current = self._vectors
+        if current is not None and current[0] == generation:
+            return current
+        with self._reload_lock:
+            current = self._vectors
+            if current is None or current[0] != generation:
+                vectors, loaded_generation, _ = open_vectors(store, self.index_dir, save_repair=False)
+                current = (loaded_generation, vectors)
+                self._vectors = current
+                self.manifest = store.manifest()
+        return current
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: str = "hybrid",
+        filters: Filters | None = None,
+        offset: int = 0,
+    ) -> SearchResult:
+        if mode not in MODES:
+            raise SearchError(f"Unknown search mode '{mode}': use one of {', '.join(MODES)}")
+        filters = filters or Filters()
+        depth = max(MIN_CANDIDATES, 2 * (offset + k))
+        store = self.store
+        with store.read_snapshot():
+            generation, vectors = self.vectors_for(store)
+            query_vector = None
+            if mode != "keyword" and len(vectors):
+                query_vector = self.encoder_for(self.manifest).encode_query(query)
+            allowed = None if filters.is_empty() else self._allowed_ids(store, filters)
+            dense = self._dense(vectors, query_vector, depth, allowed) if query_vector is not None else []
+            lexical = self._keyword(store, query, depth, filters) if mode != "dense" else []
+            ranked = self._fuse(mode, dense, lexical)
+            page = ranked[offset : offset + k]
+            rows = store.passage_rows([pid for pid, _, _, _ in page])
+        hits = []
+        for pid, score, dense_leg, keyword_leg in page:
+            row = rows[pid]
+            spans = highlight.match_spans(row["text"], query)
+            hits.append(
+                Hit(
+                    passage_id=pid,
+                    score=score,
+                    document_id=row["document_id"],
+                    path=row["path"],
+                    title=row["title"],
+                    format=row["format"],
+                    heading=row["heading"],
+                    text=row["text"],
+                    start=row["char_start"],
+                    end=row["char_end"],
+                    ordinal=row["ordinal"],
+                    snippet=highlight.snippet(row["text"], spans),
+                    highlights=spans,
+                    dense=dense_leg,
+                    keyword=keyword_leg,
+                )
+            )
+        return SearchResult(generation=generation, mode=mode, total_candidates=len(ranked), hits=hits)
+
+    @staticmethod
+    def _allowed_ids(store: Store, filters: Filters) -> np.ndarray:
+        where, params = filters.sql()
+        rows = store.conn.execute(
+            f"SELECT p.id FROM passages p JOIN documents d ON d.id = p.document_id WHERE {where}", params
+        )
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    @staticmethod
+    def _dense(
+        vectors: VectorIndex, query_vector: np.ndarray, depth: int, allowed: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        return vectors.search(query_vector, depth, allowed)
+
+    @staticmethod
+    def _keyword(store: Store, query: str, depth: int, filters: Filters) -> list[tuple[int, float]]:
+        expression = keyword.match_expression(query)
+        if expression is None:
+            return []
+        sql = "SELECT f.rowid, -bm25(passages_fts) AS score FROM passages_fts f"
+        params: list[Any] = [expression]
+        if filters.is_empty():
+            sql += " WHERE passages_fts MATCH ?"
+        else:
+            where, filter_params = filters.sql()
+            sql += (
+                " JOIN passages p ON p.id = f.rowid JOIN documents d ON d.id = p.document_id"
+                f" WHERE passages_fts MATCH ? AND {where}"
+            )
+            params += filter_params
+        sql += " ORDER BY bm25(passages_fts) LIMIT ?"
+        params.append(depth)
+        return [(int(r[0]), float(r[1])) for r in store.conn.execute(sql, params)]
+
+    @staticmethod
+    def _fuse(
+        mode: str, dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]]
+    ) -> list[tuple[int, float, LegResult | None, LegResult | None]]:
+        dense_legs = {pid: LegResult(rank, score) for rank, (pid, score) in enumerate(dense, 1)}
+        keyword_legs = {pid: LegResult(rank, score) for rank, (pid, score) in enumerate(lexical, 1)}
+        if mode == "dense":
+            return [(pid, score, dense_legs[pid], None) for pid, score in dense]
+        if mode == "keyword":
+            return [(pid, score, None, keyword_legs[pid]) for pid, score in lexical]
+        fused: dict[int, float] = {}
+        for legs in (dense_legs, keyword_legs):
+            for pid, leg in legs.items():
+                fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + leg.rank)
+        # Ties (same fused score) break on the passage id so that pages are stable across requests.
+        order = sorted(fused, key=lambda pid: (-fused[pid], pid))
+        return [(pid, fused[pid], dense_legs.get(pid), keyword_legs.get(pid)) for pid in order]
+
+    def close(self) -> None:
+        store = getattr(self._local, "store", None)
+        if store is not None:
+            store.close()
+            self._local.store = None

