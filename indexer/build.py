@@ -173,8 +173,14 @@ class Builder:
         full = summary.full_rebuild is not None
 
         changed, touched = self._detect_changes(discovery.files, existing, full)
-        seen = {f.rel for f in discovery.files} | {p for p, _ in discovery.errors}
-        removed = [doc for path, doc in existing.items() if path not in seen]
+        seen = {f.rel for f in discovery.files}
+        # Documents under a file or folder that could not be read this time are kept, not removed.
+        unreadable = tuple(p for p, _ in discovery.errors)
+        removed = [
+            doc
+            for path, doc in existing.items()
+            if path not in seen and not any(path == u or path.startswith(u.rstrip("/") + "/") for u in unreadable)
+        ]
         failed_paths = {f["path"] for f in summary.files_failed}
         # A file that fails now keeps its previous passages, unless they came from another model.
         stale = [existing[p] for p in failed_paths if p in existing] if model_changed else []

@@ -11,10 +11,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from tiny_models import make_sentence_t5  # noqa: E402
+from tiny_models import make_sentence_t5
 
-from search.encoder import Encoder  # noqa: E402
-from search.models import bundled_minilm_path  # noqa: E402
+from search.encoder import Encoder
+from search.models import bundled_minilm_path
 
 
 @pytest.fixture(scope="session")

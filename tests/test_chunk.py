@@ -42,7 +42,11 @@ def test_passages_respect_budget_and_offsets_are_exact() -> None:
     text = "一二三四五。六七八九十。あいうえお。かきくけこ。\n\nさしすせそ。たちつてと。"
     doc = make_doc(text)
     passages = chunk_document(doc, char_count, ChunkSettings(max_tokens=12, overlap_tokens=0))
-    assert [p.text for p in passages] == ["一二三四五。六七八九十。", "あいうえお。かきくけこ。", "さしすせそ。たちつてと。"]
+    assert [p.text for p in passages] == [
+        "一二三四五。六七八九十。",
+        "あいうえお。かきくけこ。",
+        "さしすせそ。たちつてと。",
+    ]
     for p in passages:
         assert doc.text[p.start : p.end] == p.text
         assert len(p.text.replace("\n", "")) <= 12
@@ -66,7 +70,10 @@ def test_overlong_sentence_is_split_hard_within_budget() -> None:
 def test_heading_change_starts_a_new_passage_and_is_context() -> None:
     doc = make_doc("休暇は十日。\n\n締め日は二十五日。", headings=["就業規則 > 休暇", "経費 > 締め日"])
     passages = chunk_document(doc, char_count, ChunkSettings(max_tokens=64, overlap_tokens=0))
-    assert [(p.heading, p.text) for p in passages] == [("就業規則 > 休暇", "休暇は十日。"), ("経費 > 締め日", "締め日は二十五日。")]
+    assert [(p.heading, p.text) for p in passages] == [
+        ("就業規則 > 休暇", "休暇は十日。"),
+        ("経費 > 締め日", "締め日は二十五日。"),
+    ]
     assert passages[0].embedding_text() == "就業規則 > 休暇\n休暇は十日。"
 
 

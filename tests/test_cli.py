@@ -8,9 +8,22 @@ import pytest
 from indexer.cli import main
 
 BUILD_KEYS = {
-    "index", "model", "generation", "files_seen", "files_indexed", "files_unchanged", "files_removed",
-    "files_failed", "files_skipped", "passages_added", "passages_removed", "passages_reused", "passages_encoded",
-    "full_rebuild", "vectors_repaired", "seconds",
+    "index",
+    "model",
+    "generation",
+    "files_seen",
+    "files_indexed",
+    "files_unchanged",
+    "files_removed",
+    "files_failed",
+    "files_skipped",
+    "passages_added",
+    "passages_removed",
+    "passages_reused",
+    "passages_encoded",
+    "full_rebuild",
+    "vectors_repaired",
+    "seconds",
 }
 
 
@@ -60,8 +73,9 @@ def test_failed_file_gives_exit_code_1_and_names_it(docs: Path, tmp_path: Path, 
 
 
 def test_missing_folder_is_a_clear_error(tmp_path: Path, tiny_model_dir: Path, capsys) -> None:
-    code, _, err = run(capsys, "build", str(tmp_path / "nope"), "--index", str(tmp_path / "i"),
-                       "--model", str(tiny_model_dir))
+    code, _, err = run(
+        capsys, "build", str(tmp_path / "nope"), "--index", str(tmp_path / "i"), "--model", str(tiny_model_dir)
+    )
     assert code == 2 and "No such folder" in err and "nope" in err
     assert not (tmp_path / "i" / "index.sqlite").exists()
 

@@ -11,7 +11,12 @@ from transformers import AutoTokenizer, T5EncoderModel
 from search.encoder import Encoder, mean_pool
 from search.errors import ModelUnavailableError
 
-TEXTS = ["有給休暇は何日ですか", "パスワードを忘れました。ヘルプデスクに連絡します。", "経費", "The weather today is rainy."]
+TEXTS = [
+    "有給休暇は何日ですか",
+    "パスワードを忘れました。ヘルプデスクに連絡します。",
+    "経費",
+    "The weather today is rainy.",
+]
 
 
 def model_card_embeddings(model_dir: Path, texts: list[str]) -> np.ndarray:
