@@ -1,0 +1,111 @@
+"""The FastAPI application: routers, middleware and start-up, assembled from one ApiSettings.
+
+Routers stay small and single-purpose; a new feature (answers, quizzes) adds its router to
+PROTECTED_ROUTERS and reaches the shared searcher, model slots and metrics through `api.state.get_state`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
+
+from api import routes_docs, routes_documents, routes_generation, routes_ops, routes_search
+from api.auth import require_api_key
+from api.body_limit import BodySizeLimitMiddleware
+from api.concurrency import ModelSlots
+from api.errors import install_error_handlers
+from api.metrics import ApiMetrics, MetricsMiddleware
+from api.routes_web import install_web
+from api.settings import ApiSettings
+from api.state import AppState, ensure_loaded, load_searcher
+from search.retrieval import Searcher
+
+log = logging.getLogger("docsearch.api")
+
+# Everything here requires the API key when one is configured; /health and the web page (/, /static) stay open.
+PROTECTED_ROUTERS: tuple[APIRouter, ...] = (
+    routes_search.router,
+    routes_generation.router,
+    routes_documents.router,
+    routes_ops.router,
+    routes_docs.router,
+)
+
+
+def _version() -> str:
+    try:
+        return version("jp-docsearch")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(settings: ApiSettings, searcher: Searcher | None = None) -> FastAPI:
+    """Build the app; the index and model load in its lifespan (or `searcher` is used, loaded if need be).
+
+    The encoder is loaded once at start-up, so /health reports `ok` only when a query can be answered, and
+    a missing index or model stops the start-up instead of failing the first request.
+    """
+    state = AppState(settings=settings, metrics=ApiMetrics())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The semaphore belongs to the serving event loop, so it is made here and not at import time.
+        state.slots = ModelSlots(settings.max_concurrent_model_calls, settings.model_queue_timeout_s)
+        if searcher is None:
+            loaded = await run_in_threadpool(load_searcher, settings)
+        else:
+            loaded = await run_in_threadpool(ensure_loaded, searcher)
+        state.searcher = loaded
+        state.ready = True
+        log.info(
+            "ready: index %s, model slots %d, authentication %s, CORS %s",
+            settings.index_dir,
+            settings.max_concurrent_model_calls,
+            "API key" if settings.api_key else "off",
+            ", ".join(settings.cors_origins) or "off",
+        )
+        try:
+            yield
+        finally:
+            state.ready = False
+            loaded.close()
+
+    app = FastAPI(
+        title="jp-docsearch",
+        description="Japanese-first hybrid (dense + keyword) search over in-house documents.",
+        version=_version(),
+        lifespan=lifespan,
+        # Served by routes_docs instead, behind the API key like everything but /health.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.docsearch = state
+
+    auth = [Depends(require_api_key)] if settings.api_key else []
+    app.include_router(routes_ops.open_router)
+    for router in PROTECTED_ROUTERS:
+        app.include_router(router, dependencies=auth)
+    # The web page and its assets stay open: the page must load to ask for the key it sends on API calls.
+    install_web(app)
+    install_error_handlers(app)
+
+    # Added innermost first: metrics (outermost) also count what CORS and the body limit answer themselves.
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+            allow_credentials=False,
+            max_age=600,
+        )
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics, routes=app.router.routes)
+    return app

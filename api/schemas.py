@@ -1,0 +1,177 @@
+"""Request and response models of the HTTP API.
+
+Every request model forbids unknown fields: a typo such as `"filter"` for `"filters"` or `"top_k"` for
+`"k"` must be a clear 422, not a silently unfiltered or default-sized search.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from search.errors import SearchError
+from search.retrieval import Filters, parse_time
+
+MAX_QUERY_CHARS = 2000
+MAX_K = 100
+MAX_OFFSET = 1000
+
+Mode = Literal["hybrid", "dense", "keyword"]
+
+
+class StrictModel(BaseModel):
+    """Unknown fields are rejected, and JSON types are not coerced (`"k": true` or `"k": "5"` is a 422)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# -- search ------------------------------------------------------------------------------------------
+
+
+class SearchFilters(StrictModel):
+    """Restrict results to documents matching all given conditions; both search legs honour them."""
+
+    path_prefix: str | None = Field(None, max_length=1000, description="document path starts with this")
+    path_glob: str | None = Field(None, max_length=1000, description="SQLite GLOB on the path, e.g. `人事/*.pdf`")
+    formats: list[str] = Field(default_factory=list, max_length=20, description="any of: txt md html pdf docx")
+    modified_after: str | float | None = Field(
+        None, description="ISO date/time (`2025-04-01`, `2025-04-01T09:00`) or POSIX seconds; inclusive"
+    )
+    modified_before: str | float | None = Field(None, description="ISO date/time or POSIX seconds; exclusive")
+    tags: list[str] = Field(default_factory=list, max_length=20, description="the document carries all of them")
+
+    @field_validator("modified_after", "modified_before")
+    @classmethod
+    def _parse_time(cls, value: str | float | None, info: Any) -> float | None:
+        """Dates are checked here so that a bad one is a 422 pointing at the field."""
+        try:
+            seconds = parse_time(value, info.field_name)
+        except SearchError as exc:
+            raise ValueError(str(exc)) from exc
+        if seconds is not None and not math.isfinite(seconds):
+            raise ValueError(f"{info.field_name} must be a finite number of seconds")
+        return seconds
+
+    def to_filters(self) -> Filters:
+        after, before = self.modified_after, self.modified_before
+        return Filters(
+            path_prefix=self.path_prefix or None,
+            path_glob=self.path_glob or None,
+            formats=tuple(self.formats),
+            modified_after=float(after) if after is not None else None,
+            modified_before=float(before) if before is not None else None,
+            tags=tuple(self.tags),
+        )
+
+
+class SearchRequest(StrictModel):
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="what to search for")
+    k: int = Field(10, ge=1, le=MAX_K, description="results per page")
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="results to skip (pagination)")
+    mode: Mode = Field("hybrid", description="hybrid (both legs fused), dense (meaning) or keyword (words typed)")
+    filters: SearchFilters | None = None
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("query must contain something other than whitespace")
+        return value
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"query": "有給休暇は何日もらえますか", "k": 5, "mode": "hybrid"}]},
+    )
+
+
+class LegScore(BaseModel):
+    rank: int
+    score: float
+
+
+class SearchHit(BaseModel):
+    passage_id: int
+    score: float
+    document_id: int
+    path: str
+    title: str
+    format: str
+    heading: str
+    text: str
+    start: int = Field(description="character offset of the passage in the document text")
+    end: int
+    ordinal: int = Field(description="position of the passage in its document")
+    snippet: str = Field(description="a window of the passage with matched terms marked <mark>…</mark>")
+    highlights: list[list[int]] = Field(description="[start, end) spans of matched terms inside `text`")
+    dense: LegScore | None = Field(description="rank and score in the dense leg; null when not found there")
+    keyword: LegScore | None = Field(description="rank and BM25 score in the keyword leg; null when not found")
+
+
+class SearchResponse(BaseModel):
+    query: str
+    mode: Mode
+    generation: int = Field(description="index generation every result of this response comes from")
+    k: int
+    offset: int
+    results: list[SearchHit]
+
+
+# -- documents ---------------------------------------------------------------------------------------
+
+
+class DocumentSummary(BaseModel):
+    id: int
+    path: str = Field(description="path relative to the indexed folder")
+    title: str
+    format: str
+    encoding: str | None
+    size: int
+    mtime: float
+    tags: list[str]
+    indexed_at: str
+    passage_count: int
+
+
+class PassageOut(BaseModel):
+    id: int
+    document_id: int
+    ordinal: int
+    heading: str
+    text: str
+    start: int
+    end: int
+
+
+class DocumentList(BaseModel):
+    generation: int
+    total: int
+    limit: int
+    offset: int
+    documents: list[DocumentSummary]
+
+
+class DocumentDetail(DocumentSummary):
+    generation: int
+    passages: list[PassageOut] = Field(description="the document's passages in reading order")
+
+
+class PassageDetail(PassageOut):
+    generation: int
+    document: DocumentSummary
+
+
+# -- health ------------------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: Literal["ok", "starting"]
+    generation: int | None = None
+    documents: int | None = None
+    passages: int | None = None
+    model: str | None = None
+    generation_models: dict[str, Any] | None = Field(
+        None, description="answer and quiz models (loaded or not, lazily on first use) and generation limits"
+    )
