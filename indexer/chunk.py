@@ -12,15 +12,11 @@ from dataclasses import asdict, dataclass
 
 from search.documents import Block, Document, Passage
 from search.errors import SearchError
+from search.sentences import CLOSERS, CONTINUATIONS, OPENERS, TERMINATORS, split_sentences  # noqa: F401 re-export
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
-OPENERS = "「『（(【［[〈《〔｛{“‘"
-CLOSERS = "」』）)】］]〉》〕｝}”’"
-TERMINATORS = "。！？!?．"
 SOFT_BREAKS = "、，,；;：: 　"
-# After 「…。」 a quotation usually continues the sentence (「はい。」と言った); these start such a continuation.
-CONTINUATIONS = "とっのにがをはもでへや、，。」』）)"
 
 
 @dataclass(frozen=True)
@@ -38,49 +34,6 @@ class ChunkSettings:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
-
-
-def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Sentence spans (start, end) inside text[start:end], whitespace trimmed, brackets kept whole."""
-    end = len(text) if end is None else end
-    spans: list[tuple[int, int]] = []
-    depth = 0
-    sentence_start = start
-    i = start
-    while i < end:
-        ch = text[i]
-        boundary = None
-        if ch == "\n":
-            depth = 0
-            boundary = i
-        elif ch in OPENERS:
-            depth += 1
-        elif ch in CLOSERS:
-            depth = max(0, depth - 1)
-            after = text[i + 1] if i + 1 < end else "\n"
-            if depth == 0 and i > start and text[i - 1] in TERMINATORS and after not in CONTINUATIONS:
-                boundary = i + 1
-        elif depth == 0 and (ch in TERMINATORS or (ch == "." and i + 1 < end and text[i + 1] in " \t\n")):
-            j = i + 1
-            while j < end and (text[j] in TERMINATORS or text[j] in CLOSERS):
-                j += 1
-            boundary = j
-            i = j - 1
-        if boundary is not None:
-            _append_trimmed(text, sentence_start, boundary, spans)
-            sentence_start = boundary
-        i += 1
-    _append_trimmed(text, sentence_start, end, spans)
-    return spans
-
-
-def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    if start < end:
-        spans.append((start, end))
 
 
 def _hard_split(

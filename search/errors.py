@@ -10,13 +10,14 @@ class SearchError(Exception):
 class ModelUnavailableError(SearchError):
     """A model (hub id or local directory) could not be loaded."""
 
-    def __init__(self, model: str, reason: str) -> None:
+    def __init__(self, model: str, reason: str, flag: str = "--model") -> None:
         self.model = model
         self.reason = reason
+        self.flag = flag  # the option that names this model (--model, --qa-model-ja, --qg-model, ...)
         super().__init__(
             f"Model '{model}' is not available: {reason}\n"
             "Provide it in one of these ways:\n"
-            "  - pass a local directory with the model files (config.json, weights, tokenizer): --model DIR\n"
+            f"  - pass a local directory with the model files (config.json, weights, tokenizer): {flag} DIR\n"
             f"  - on a machine with internet access run `huggingface-cli download {model}` and copy the\n"
             "    Hugging Face cache (~/.cache/huggingface/hub, or $HF_HOME) to this machine"
         )

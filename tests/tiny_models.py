@@ -16,12 +16,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
 EXTRA_IDS = 100
 
 
-def train_sentencepiece(out_dir: Path, vocab_size: int = 400) -> Path:
+def train_sentencepiece(out_dir: Path, vocab_size: int = 400, corpus: Path | None = None) -> Path:
     """A unigram SentencePiece model with T5's special ids (pad 0, eos 1, unk 2, no BOS)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     prefix = out_dir / "spiece"
     spm.SentencePieceTrainer.train(
-        input=str(FIXTURES / "tokenizer_corpus.txt"),
+        input=str(corpus or FIXTURES / "tokenizer_corpus.txt"),
         model_prefix=str(prefix),
         vocab_size=vocab_size,
         model_type="unigram",
@@ -91,4 +91,22 @@ def make_seq2seq_t5(out_dir: Path, seed: int = 0, **overrides: object) -> Path:
     torch.manual_seed(seed)
     config = _t5_config(processor.get_piece_size() + EXTRA_IDS, **overrides)
     T5ForConditionalGeneration(config).save_pretrained(out_dir)
+    return out_dir
+
+
+def make_seq2seq_t5_english(out_dir: Path, seed: int = 0) -> Path:
+    """Like make_seq2seq_t5, but its tokenizer learned English lines only: kana and kanji become <unk>,
+    as with FLAN-T5's real vocabulary (for the <unk> guard)."""
+    import torch
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = (FIXTURES / "tokenizer_corpus.txt").read_text(encoding="utf-8").splitlines()
+    english = [line for line in lines if line.isascii() and line.strip()]
+    corpus = out_dir / "english_corpus.txt"
+    corpus.write_text("\n".join(english) + "\n", encoding="utf-8")
+    spiece = train_sentencepiece(out_dir, vocab_size=200, corpus=corpus)
+    corpus.unlink()
+    processor = spm.SentencePieceProcessor(model_file=str(spiece))
+    torch.manual_seed(seed)
+    T5ForConditionalGeneration(_t5_config(processor.get_piece_size() + EXTRA_IDS)).save_pretrained(out_dir)
     return out_dir

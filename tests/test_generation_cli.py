@@ -1,0 +1,71 @@
+"""`indexer ask` and `indexer quiz` end to end (tiny random models, offline)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from generation_corpus import build, write_documents
+from tiny_models import make_seq2seq_t5
+
+from indexer.cli import EXIT_ERROR, EXIT_OK, main
+from search.encoder import Encoder
+from search.export import read_table
+
+RUNTIME = ["--device", "cpu", "--precision", "fp32"]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Encoder) -> Path:
+    root = tmp_path_factory.mktemp("cli-gen")
+    build(write_documents(root / "docs"), root / "index", tiny_encoder)
+    return root / "index"
+
+
+@pytest.fixture(scope="module")
+def qg_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_seq2seq_t5(tmp_path_factory.mktemp("gen") / "tiny-qg")
+
+
+def test_ask_extractive_json(index: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["ask", "有給休暇は何日付与されますか", "--index", str(index), "-k", "3", "--extractive", "--json", *RUNTIME]
+    )
+    assert code == EXIT_OK
+    body = json.loads(capsys.readouterr().out)
+    assert body["answerable"] and body["mode"] == "extractive" and body["citations"][0]["evidence"]["text"]
+
+
+def test_ask_reports_the_fallback_when_the_model_is_missing(index: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["ask", "有給休暇は何日付与されますか", "--index", str(index), "--qa-model-ja", "/nonexistent/qa", *RUNTIME]
+    )
+    out = capsys.readouterr().out
+    assert code == EXIT_OK and "[extractive answer" in out and "'/nonexistent/qa' is not available" in out
+    assert "Sources:" in out and "人事/就業規則.txt" in out
+
+
+def test_quiz_csv_from_the_environment_model(
+    index: Path, qg_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INDEXER_QG_MODEL", str(qg_dir))
+    args = ["quiz", "--document", "人事/就業規則.txt", "--index", str(index), "-n", "2", "--no-multiple-choice"]
+    code = main([*args, "--format", "csv", "--max-new-tokens", "4", *RUNTIME])
+    captured = capsys.readouterr()
+    rows = read_table(captured.out, "csv")
+    assert code == (EXIT_OK if rows else 1) and len(rows) <= 2
+    assert all(r["path"] == "人事/就業規則.txt" and r["options"] == [] for r in rows)
+
+
+def test_quiz_with_a_missing_model_exits_2_naming_the_flag(index: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["quiz", "--query", "有給休暇", "--index", str(index), "--qg-model", "/nonexistent/qg", *RUNTIME])
+    err = capsys.readouterr().err
+    assert code == EXIT_ERROR and "'/nonexistent/qg' is not available" in err and "--qg-model DIR" in err
+
+
+def test_quiz_needs_exactly_one_source(index: Path) -> None:
+    with pytest.raises(SystemExit):
+        main(["quiz", "--index", str(index)])
+    with pytest.raises(SystemExit):
+        main(["quiz", "--query", "a", "--document", "b", "--index", str(index)])

@@ -1,0 +1,303 @@
+"""Quiz generation: answer candidates, QG input, question filtering, distractors, export round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from generation_corpus import build, write_documents
+from tiny_models import make_seq2seq_t5
+
+from search.candidates import Candidate, extract_candidates
+from search.encoder import Encoder
+from search.errors import ModelUnavailableError, SearchError
+from search.export import COLUMNS, read_table, write_table
+from search.generation_settings import GenerationSettings
+from search.prompts import sonoisa_normalize, sonoisa_qg_input
+from search.quiz import (
+    QuizGenerator,
+    QuizQuestion,
+    _Item,
+    excluded_distractor,
+    nearest_distractors,
+    qg_input,
+    question_filter,
+    shuffled_options,
+    unit,
+)
+from search.retrieval import Hit, Searcher
+from search.seq2seq import GenerationOptions, Seq2SeqModel
+from search.store import Store
+
+FAST_QG = GenerationOptions(max_new_tokens=4, num_beams=2, max_time=60.0)
+MISSING = "/nonexistent/qg-model"
+
+
+def kinds(text: str) -> dict[str, str]:
+    found = extract_candidates(text)
+    for c in found:
+        assert text[c.start : c.end] == c.text  # verbatim, exact offsets
+    return {c.text: c.type for c in found}
+
+
+# -- answer candidates ---------------------------------------------------------------------------------
+
+
+def test_japanese_candidates_numbers_with_counters_dates_and_names() -> None:
+    found = kinds("山田太郎は2025年4月1日に東京本社で10日間の研修を受け、3か月後に5万円の「特別手当」を受け取った。")
+    assert found["山田太郎"] == "name"
+    assert found["2025年4月1日"] == "date"
+    assert found["10日間"] == "number" and found["3か月"] == "number" and found["5万円"] == "number"
+    assert found["特別手当"] == "quote"
+    assert found["東京本社"] == "noun"
+
+
+def test_japanese_candidates_on_rules_text() -> None:
+    found = kinds(
+        "第20条 入社日から6か月間勤務した従業員には、10日の年次有給休暇を付与する。年末年始（12月29日～1月3日）"
+    )
+    assert found["第20条"] == "number" and found["6か月"] == "number" and found["10日"] == "number"
+    assert found["12月29日"] == "date" and found["1月3日"] == "date"
+    assert found["年次有給休暇"] == "noun" and found["従業員"] == "noun"
+    assert "付与" not in found and "勤務" not in found, "verbal nouns alone are poor answers"
+
+
+def test_japanese_dates_in_kanji_and_month_only() -> None:
+    found = kinds("新入社員研修は四月一日から二週間行われます。健康診断は毎年十月に実施し、令和7年4月から変わります。")
+    assert found["四月一日"] == "date" and found["二週間"] == "number"
+    assert found["十月"] == "date" and found["令和7年4月"] == "date"
+    assert "一日" not in found
+
+
+def test_english_candidates() -> None:
+    found = kinds(
+        'Since April 1, 2025, Taro Yamada of the Osaka Office approves "Remote Work" for 4 days a month, $50.'
+    )
+    assert found["April 1, 2025"] == "date" and found["4 days"] == "number" and found["$50"] == "number"
+    assert found["Taro Yamada"] == "name" and found["Osaka Office"] == "name" and found["Remote Work"] == "quote"
+    assert "Since" not in found
+
+
+# -- question generation input and filtering -------------------------------------------------------------
+
+
+def test_qg_input_uses_the_model_card_template_and_its_normalization() -> None:
+    assert sonoisa_qg_input("10日", "有給休暇は10日です。") == "answer: 10日 context: 有給休暇は10日です。"
+    # neologd rules then lower-case: full-width ASCII folds, half-width katakana widens, spaces between
+    # Japanese characters go, Latin is lower-cased.
+    assert sonoisa_normalize("ＶＰＮ　に 接続 ｶﾞｲﾄﾞ") == "vpnに接続ガイド"
+    assert sonoisa_qg_input("ＩＴ部", "ＩＴ部 へ 連絡") == "answer: it部 context: it部へ連絡"
+
+
+def test_qg_context_is_cut_around_the_answer_sentence() -> None:
+    sentences = ["前置きの文です。" * 5, "有給休暇は十日付与されます。", "後ろの文です。" * 5]
+    text = "".join(sentences)
+    start = text.index("十日")
+    hit = Hit(1, 0.0, 1, "a.txt", "a", "txt", "", text, 0, len(text), 0)
+    item = _Item(hit, Candidate("十日", "number", start, start + 2))
+    built = qg_input(item, lambda t: len(t) <= 80)
+    assert built is not None and built.startswith("answer: 十日 context: ") and "有給休暇は十日付与されます。" in built
+    assert len(built) <= 80
+    assert qg_input(item, lambda t: len(t) <= 20) is None, "not even the answer's sentence fits"
+
+
+def test_question_filter_drops_empty_self_answering_and_duplicate_questions() -> None:
+    seen: set[str] = set()
+    assert question_filter("", "十日", seen) == "empty"
+    assert question_filter(" 。", "十日", seen) == "empty"
+    assert question_filter("有給休暇は十日ですか？", "十日", seen) == "contains_answer"
+    assert question_filter("有給休暇は何日付与されますか？", "十日", seen) is None
+    assert question_filter("有給休暇は何日付与されますか", "十日", seen) == "duplicate"
+    assert question_filter("What is ten DAYS?", "ten days", set()) == "contains_answer"  # normalized
+
+
+# -- distractors -----------------------------------------------------------------------------------------
+
+
+def quiz_question(answer: str, answer_type: str, passage_id: int = 1) -> QuizQuestion:
+    return QuizQuestion("q", answer, answer_type, [], [], passage_id, "a.txt", "a", 0, 10, 0, len(answer))
+
+
+def test_distractors_are_same_type_from_other_passages_nearest_first() -> None:
+    pool = [
+        (1, Candidate("二十日", "number", 0, 3)),  # same passage as the answer
+        (2, Candidate("四月一日", "date", 0, 4)),  # other type
+        (2, Candidate("十日", "number", 0, 2)),  # equal to the answer
+        (3, Candidate("三十日間", "number", 0, 4)),  # contains the answer? no: 三十日 contains 十日
+        (3, Candidate("五日", "number", 0, 2)),
+        (4, Candidate("三日", "number", 0, 2)),
+        (5, Candidate("七日", "number", 0, 2)),
+        (6, Candidate("二時間", "number", 0, 3)),
+        (7, Candidate("八日", "number", 0, 2)),
+    ]
+    rng = np.random.default_rng(0)
+    vectors = {c.text: rng.normal(size=8) for _, c in pool}
+    vectors["十日"] = vectors["八日"] + 0.01  # 八日 is the nearest
+    question = quiz_question("十日", "number")
+    chosen = nearest_distractors(question, pool, vectors)
+    assert len(chosen) == 3 and chosen[0] == "八日"
+    assert set(chosen) <= {"五日", "三日", "七日", "八日"}, "same unit (日) first; never 二十日/十日/三十日間/dates"
+    assert excluded_distractor("十日", "三十日間") and excluded_distractor("有給休暇", "休暇")
+    assert not excluded_distractor("十日", "五日")
+
+
+def test_unit_and_option_order() -> None:
+    assert unit("10日") == unit("三日") == "日" and unit("第20条") == "条" and unit("3か月") == "か月"
+    options = shuffled_options("有給休暇は何日？", "十日", ["五日", "三日", "七日"])
+    assert sorted(options) == sorted(["十日", "五日", "三日", "七日"])
+    assert options == shuffled_options("有給休暇は何日？", "十日", ["五日", "三日", "七日"]), "deterministic"
+
+
+# -- end to end with a tiny random QG model ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def qg_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_seq2seq_t5(tmp_path_factory.mktemp("qg") / "tiny-qg")
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Encoder) -> Path:
+    root = tmp_path_factory.mktemp("quiz")
+    build(write_documents(root / "docs"), root / "index", tiny_encoder)
+    return root / "index"
+
+
+@pytest.fixture(scope="module")
+def searcher(index: Path, tiny_encoder: Encoder) -> Searcher:
+    return Searcher(index, encoder=tiny_encoder)
+
+
+def generation_settings(qg: Path | str, **overrides: Any) -> GenerationSettings:
+    values: dict[str, Any] = {"qg_model": str(qg), "qa_model_ja": str(qg), "qa_model_en": str(qg), "device": "cpu"}
+    values.update({"precision": "fp32", "max_new_tokens": 4, "num_beams": 2, **overrides})
+    return GenerationSettings(**values)
+
+
+def assert_question_points_at_its_source(index: Path, q: dict[str, Any]) -> None:
+    store = Store(index)
+    text = store.conn.execute("SELECT text FROM documents WHERE path = ?", (q["path"],)).fetchone()[0]
+    assert text[q["answer_start"] : q["answer_end"]] == q["answer"]
+    row = store.passage_rows([q["passage_id"]])[q["passage_id"]]
+    assert (row["char_start"], row["char_end"]) == (q["start"], q["end"])
+    assert q["start"] <= q["answer_start"] < q["answer_end"] <= q["end"]
+
+
+def test_quiz_with_a_real_tiny_model_accounts_for_every_candidate(
+    searcher: Searcher, index: Path, qg_dir: Path
+) -> None:
+    generator = QuizGenerator(searcher, generation_settings(qg_dir), qg_options=FAST_QG)
+    result = generator.from_query("有給休暇", n=3, multiple_choice=False).as_dict()
+    assert result["source"] == {"query": "有給休暇"} and result["model"] == str(qg_dir)
+    assert len(result["questions"]) <= 3 and set(result["skipped"]) <= {"empty", "contains_answer", "duplicate"}
+    for q in result["questions"]:
+        assert q["question"] and q["options"] == [] and q["verified"] is None
+        assert_question_points_at_its_source(index, q)
+
+
+def fake_questions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Distinct, answer-free questions in place of the random model's noise (the decoding step only)."""
+    inputs: list[str] = []
+
+    def generate(self: Seq2SeqModel, batch: list[str], max_input_tokens: int, options: GenerationOptions) -> list[str]:
+        start = len(inputs)
+        inputs.extend(batch)
+        return [f"質問{n}はどれですか" for n in range(start, start + len(batch))]
+
+    monkeypatch.setattr(Seq2SeqModel, "generate", generate)
+    return inputs
+
+
+def test_multiple_choice_quiz_from_a_document(
+    searcher: Searcher, index: Path, qg_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs = fake_questions(monkeypatch)
+    generator = QuizGenerator(searcher, generation_settings(qg_dir), qg_options=FAST_QG)
+    result = generator.from_document("人事/就業規則.txt", n=3).as_dict()
+    assert result["source"] == {"document": "人事/就業規則.txt"} and result["multiple_choice"]
+    assert all(i.startswith("answer: ") and " context: " in i for i in inputs)
+    assert 1 <= len(result["questions"]) <= 3
+    for q in result["questions"]:
+        assert q["path"] == "人事/就業規則.txt"
+        assert_question_points_at_its_source(index, q)
+        assert len(q["distractors"]) == 3 and sorted(q["options"]) == sorted([q["answer"], *q["distractors"]])
+        assert all(not excluded_distractor(q["answer"], d) for d in q["distractors"])
+        same_type = {c.text for c in extract_candidates_in_index(index) if c.type == q["answer_type"]}
+        assert set(q["distractors"]) <= same_type
+
+
+def extract_candidates_in_index(index: Path) -> list[Candidate]:
+    store = Store(index)
+    return [c for (text,) in store.conn.execute("SELECT text FROM passages") for c in extract_candidates(text)]
+
+
+def test_verification_keeps_only_round_trips(searcher: Searcher, qg_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def generate(self: Seq2SeqModel, batch: list[str], max_input_tokens: int, options: GenerationOptions) -> list[str]:
+        if batch[0].startswith("answer: "):  # question generation: ask about the answer
+            return [
+                f"{t.split(' context: ')[0].removeprefix('answer: ')}について聞く質問{n}" for n, t in enumerate(batch)
+            ]
+        return ["十日" for _ in batch]  # the QA model always answers 十日
+
+    monkeypatch.setattr(Seq2SeqModel, "generate", generate)
+    generator = QuizGenerator(searcher, generation_settings(qg_dir), qg_options=FAST_QG)
+    result = generator.from_document("人事/就業規則.txt", n=5, multiple_choice=False, verify=True)
+    # Every generated question names its own answer: all are dropped before verification.
+    assert result.questions == [] and result.skipped.get("contains_answer", 0) > 0
+
+    asked: list[str] = []
+
+    def generate_clean(
+        self: Seq2SeqModel, batch: list[str], max_input_tokens: int, options: GenerationOptions
+    ) -> list[str]:
+        if batch[0].startswith("answer: "):
+            asked.extend(batch)
+            return [f"質問{len(asked) - len(batch) + n}は何ですか" for n in range(len(batch))]
+        return ["十日" for _ in batch]
+
+    monkeypatch.setattr(Seq2SeqModel, "generate", generate_clean)
+    result = generator.from_document("人事/就業規則.txt", n=5, multiple_choice=False, verify=True)
+    assert [q.answer for q in result.questions] == ["十日"] and result.questions[0].verified is True
+    assert result.skipped["not_verified"] >= 1
+
+
+def test_missing_qg_model_and_unknown_document_are_clear_errors(searcher: Searcher, qg_dir: Path) -> None:
+    with pytest.raises(ModelUnavailableError, match="--qg-model DIR") as caught:
+        QuizGenerator(searcher, generation_settings(MISSING)).from_query("有給休暇", n=2)
+    assert caught.value.model == MISSING
+    with pytest.raises(SearchError, match=r"No document 'nope\.txt'"):
+        QuizGenerator(searcher, generation_settings(qg_dir)).from_document("nope.txt")
+    with pytest.raises(SearchError, match="n must be"):
+        QuizGenerator(searcher, generation_settings(qg_dir)).from_query("有給休暇", n=0)
+
+
+# -- export ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_export_round_trip(fmt: str) -> None:
+    questions = [
+        {
+            **quiz_question("十日", "number").as_dict(),
+            "question": '有給休暇は、何日\t"付与"されますか？\n(第20条)',
+            "options": ["五日", "十日", "三日, 四日", '"七日"'],
+            "distractors": ["五日", "三日, 四日", '"七日"'],
+            "path": "人事/就業規則.txt",
+            "verified": True,
+        },
+        {**quiz_question("VPN", "name", passage_id=7).as_dict(), "verified": None},
+    ]
+    table = write_table(questions, fmt)
+    assert table.splitlines()[0].split("," if fmt == "csv" else "\t") == list(COLUMNS)
+    back = read_table(table, fmt)
+    for original, restored in zip(questions, back, strict=True):
+        for key in ("question", "answer", "answer_type", "options", "path", "title", "passage_id", "start", "end",
+                    "answer_start", "answer_end", "verified"):  # fmt: skip
+            assert restored[key] == original[key], key
+        assert sorted(restored["distractors"]) == sorted(original["distractors"])
+    with pytest.raises(SearchError, match="csv or tsv"):
+        write_table(questions, "xlsx")
+    with pytest.raises(SearchError, match="missing columns"):
+        read_table("question,answer\nq,a\n", "csv")
