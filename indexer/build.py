@@ -5,14 +5,28 @@ Order of work, chosen so that nothing already indexed can be lost:
 2. in one SQLite transaction write new passages, then delete vanished ones, then bump the generation;
 3. write the new generation's FAISS file atomically, then commit, then delete older FAISS files.
 A crash before the commit leaves the previous generation untouched; a crash after it leaves a FAISS file
-for the new generation already on disk.
+for the new generation already on disk. Files a killed build leaves behind (a FAISS temporary file, the
+FAISS file of a generation that never committed, the previous generation's file) are removed by the next
+build, which holds the lock, so nobody else can be writing them. `search.crashpoints` names the steps above
+so tests can SIGKILL a build at each of them.
+
+Every file the walk sees and does not index is reported, with a reason, under one of two headings:
+- failed: a file we should have read but could not (unreadable, vanished or changed while being read,
+  undecodable, corrupt or password-protected, a name that is not UTF-8, an unexpected parser error). The
+  exit code is 1 and the file keeps whatever it had in the index, so a transient failure loses nothing;
+- skipped: left out by policy (unsupported format, symbolic link not followed, over the size limit, not a
+  regular file). The exit code stays 0; like an excluded file, it is not (or no longer) in the index.
+An empty or whitespace-only file is neither: it is indexed, with 0 passages.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
+import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -24,7 +38,8 @@ import numpy as np
 
 from indexer.chunk import ChunkSettings, chunk_document
 from indexer.discover import FoundFile, discover_files
-from indexer.extract import extract_document
+from indexer.extract import extract_bytes
+from search.crashpoints import pause_point
 from search.documents import Document, Passage
 from search.errors import ExtractionError, IndexLockedError
 from search.index import open_vectors, rebuild_vectors
@@ -35,6 +50,7 @@ if TYPE_CHECKING:
     from search.encoder import Encoder
 
 LOCK_NAME = "build.lock"
+DEFAULT_MAX_FILE_MB = 50.0
 
 
 @dataclass
@@ -51,6 +67,7 @@ class BuildOptions:
     exclude: tuple[str, ...] = ()
     follow_symlinks: bool = False
     progress: bool = False
+    max_file_mb: float | None = DEFAULT_MAX_FILE_MB  # larger files are skipped unread; None: no limit
 
 
 @dataclass
@@ -85,6 +102,8 @@ class _Changed:
     document: Document
     passages: list[Passage]
     hashes: list[str]
+    size: int  # of the bytes read (discovery's stat may predate a rewrite)
+    mtime: float
 
 
 @contextlib.contextmanager
@@ -108,12 +127,27 @@ def passage_hash(passage: Passage) -> str:
     return hashlib.sha256(passage.embedding_text().encode("utf-8")).hexdigest()
 
 
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def read_file(path: Path, max_file_mb: float | None, follow_symlinks: bool) -> tuple[bytes, os.stat_result]:
+    """A file's bytes and stat, read once (the hash and the text then come from the same bytes).
+
+    Discovery's view of the file may be stale by now, so: O_NONBLOCK, so a file replaced by a FIFO cannot
+    hang the build; O_NOFOLLOW unless links are followed, so a file swapped for a link (to anything outside
+    the folder) is not read; at most the size limit plus one byte, so a file that grew cannot exhaust memory;
+    and a stat before and after, so a file rewritten during the read fails instead of being indexed torn.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | (0 if follow_symlinks else getattr(os, "O_NOFOLLOW", 0))
+    with open(os.open(path, flags), "rb") as handle:
+        before = os.fstat(handle.fileno())
+        if not stat.S_ISREG(before.st_mode):
+            raise ExtractionError("is no longer a regular file")
+        limit = None if max_file_mb is None else int(max_file_mb * (1 << 20))
+        data = handle.read(-1 if limit is None else limit + 1)
+    if limit is not None and len(data) > limit:
+        raise ExtractionError(f"grew past the {max_file_mb:g} MB limit during the build")
+    after = os.stat(path)
+    if (after.st_ino, after.st_size, after.st_mtime_ns) != (before.st_ino, before.st_size, before.st_mtime_ns):
+        raise ExtractionError("changed while it was being read; run the build again to index it")
+    return data, after
 
 
 def _settings(options: BuildOptions) -> dict[str, Any]:
@@ -148,8 +182,11 @@ class Builder:
     def run(self) -> BuildSummary:
         started = time.perf_counter()
         options = self.options
-        discovery = discover_files(options.docs_dir, options.include, options.exclude, options.follow_symlinks)
+        # The lock comes first: a second build must fail at once, not after walking a whole shared drive.
         with build_lock(options.index_dir):
+            discovery = discover_files(
+                options.docs_dir, options.include, options.exclude, options.follow_symlinks, options.max_file_mb
+            )
             store = Store(options.index_dir, create=True)
             try:
                 self._build(store, discovery)
@@ -191,6 +228,7 @@ class Builder:
                 with store.write_transaction():
                     for document_id, mtime in touched:
                         store.touch_document(document_id, mtime)
+            remove_other_generations(options.index_dir, keep=generation)  # leftovers of a killed build
             summary.generation, summary.vectors_repaired = generation, repaired
             return
 
@@ -199,6 +237,7 @@ class Builder:
         else:
             vectors, _, summary.vectors_repaired = open_vectors(store, options.index_dir, save_repair=False)
         new_vectors = self._encode_missing(store, changed, reuse=not model_changed)
+        pause_point("encoded")
 
         generation = int(manifest.get("generation", 0)) + 1
         with store.write_transaction():
@@ -234,14 +273,26 @@ class Builder:
                 vectors.remove(deleted_ids)
                 if added_ids:
                     vectors.add(added_ids, np.vstack(added_vecs))
+            pause_point("sqlite-written")
             vectors.save(options.index_dir, generation)
+            pause_point("faiss-saved")
+        pause_point("committed")
         remove_other_generations(options.index_dir, keep=generation)
         summary.generation = generation
 
     def _detect_changes(
         self, files: list[FoundFile], existing: dict[str, Any], full: bool
     ) -> tuple[list[_Changed], list[tuple[int, float]]]:
-        """Size + mtime first (no read), then the content hash; extract and chunk what really changed."""
+        """Size + mtime first (no read), then the content hash; extract and chunk what really changed.
+
+        One file's failure never ends the build. Besides our own ExtractionError and OSError, any other
+        Exception from reading and extracting one file is reported as failed with its type and message: the
+        parsers of third-party formats (pypdf, python-docx, lxml, BeautifulSoup) raise undocumented errors on
+        hostile input (RecursionError on deep nesting, struct.error, zlib.error, AttributeError...), and one
+        such file must not stop a build over thousands. The catch spans only that per-file work, where
+        nothing is written yet: chunking and encoding (model errors must stop the build with exit 2) and all
+        SQLite/FAISS work stay outside it, and KeyboardInterrupt/SystemExit are not Exceptions.
+        """
         changed: list[_Changed] = []
         touched: list[tuple[int, float]] = []
         bar = _progress(self.options.progress, len(files), "reading", "files")
@@ -252,17 +303,24 @@ class Builder:
                 self.summary.files_unchanged += 1
                 continue
             try:
-                content_hash = file_hash(found.path)
+                data, info = read_file(found.path, self.options.max_file_mb, self.options.follow_symlinks)
+                content_hash = hashlib.sha256(data).hexdigest()
                 if not full and stored and stored.content_hash == content_hash:
                     self.summary.files_unchanged += 1
-                    touched.append((stored.id, found.mtime))
+                    touched.append((stored.id, info.st_mtime))
                     continue
-                document = extract_document(found.path, found.rel)
+                document = extract_bytes(data, found.path.name, found.rel)
             except (ExtractionError, OSError) as exc:
                 self.summary.files_failed.append({"path": found.rel, "reason": _reason(exc)})
                 continue
+            except Exception as exc:  # noqa: BLE001 - one file's parser failure is that file's failure (docstring)
+                reason = f"unexpected {type(exc).__name__} while extracting: {exc}"
+                self.summary.files_failed.append({"path": found.rel, "reason": reason[:500]})
+                continue
+            del data  # the raw bytes of a large file need not live on while everything else is read
             passages = chunk_document(document, self.encoder.count_tokens, self.options.chunk)
-            changed.append(_Changed(found, content_hash, document, passages, [passage_hash(p) for p in passages]))
+            hashes = [passage_hash(p) for p in passages]
+            changed.append(_Changed(found, content_hash, document, passages, hashes, info.st_size, info.st_mtime))
         bar.close()
         return changed, touched
 
@@ -303,8 +361,8 @@ class Builder:
                     "title": doc.title,
                     "format": doc.format,
                     "encoding": doc.encoding,
-                    "size": found.size,
-                    "mtime": found.mtime,
+                    "size": item.size,
+                    "mtime": item.mtime,
                     "content_hash": item.content_hash,
                     "tags": doc.tags,
                     "text": doc.text,
@@ -353,6 +411,8 @@ def _reason(exc: BaseException) -> str:
         return "permission denied"
     if isinstance(exc, FileNotFoundError):
         return "file disappeared during the build"
+    if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
+        return "became a symbolic link during the build (not followed)"
     return str(exc) or type(exc).__name__
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from indexer import generation_cli
 from search.errors import SearchError
 from search.models import DEFAULT_EMBEDDING_MODEL
 
@@ -59,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--include", action="append", default=[], metavar="GLOB", help="only paths matching")
     build.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave out paths matching")
     build.add_argument("--follow-symlinks", action="store_true", help="follow links that stay inside the folder")
+    build.add_argument(
+        "--max-file-mb", type=float, default=50.0, metavar="MB",
+        help="skip (unread, with a reason) files larger than this (default: 50; 0: no limit)",
+    )
     build.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
     status = commands.add_parser("status", help="show what an index holds and whether it is consistent")
@@ -81,10 +86,51 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runtime(search)
     search.add_argument("--json", action="store_true")
 
+    serve = commands.add_parser("serve", help="run the HTTP search API (OpenAPI page at /docs)")
+    _add_index(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    serve.add_argument(
+        "--api-key-file", type=Path, default=None, metavar="FILE",
+        help="file holding the API key clients must send (else $INDEXER_API_KEY, else $INDEXER_API_KEY_FILE)",
+    )
+    serve.add_argument("--insecure", action="store_true", help="allow a non-loopback --host without an API key")
+    serve.add_argument(
+        "--cors-origin", action="append", default=[], metavar="ORIGIN",
+        help="allow browser calls from this origin (repeatable; else comma-separated $INDEXER_CORS_ORIGINS)",
+    )
+    serve.add_argument("--max-concurrent-model-calls", type=int, default=2, metavar="N",
+                       help="searches encoding/ranking at once; others wait (default: 2)")
+    serve.add_argument("--model-queue-timeout", type=float, default=5.0, metavar="SECONDS",
+                       help="how long a search waits for a model slot before a 503 (default: 5)")
+    serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    _add_runtime(serve)
+
     demo = commands.add_parser("demo", help="index the bundled sample documents and run example searches")
     _add_index(demo)
     demo.add_argument("--docs", type=Path, default=SAMPLE_DIR, help="documents to index (default: data/sample)")
     _add_runtime(demo)
+
+    evaluate = commands.add_parser("eval", help="measure retrieval quality on a BEIR-style dataset, end to end")
+    evaluate.add_argument("dataset_dir", type=Path, help="folder with corpus.jsonl, queries.jsonl, qrels.tsv")
+    evaluate.add_argument("--mode", default="all", choices=("all", "hybrid", "dense", "keyword"),
+                          help="search mode to score (default: all three)")
+    evaluate.add_argument(
+        "--model",
+        default=os.environ.get("INDEXER_MODEL", DEFAULT_EMBEDDING_MODEL),
+        help=f"embedding model: hub id or local directory (default: $INDEXER_MODEL or {DEFAULT_EMBEDDING_MODEL})",
+    )
+    # Not `_add_index`: without --index the evaluation uses a temporary folder, never the user's index.
+    evaluate.add_argument("--index", dest="eval_index", type=Path, default=None,
+                          help="keep the evaluation index in this folder (default: a temporary folder, removed)")
+    evaluate.add_argument("--limit", type=int, default=None, metavar="N", help="score only the first N queries")
+    evaluate.add_argument("--chunk-tokens", type=int, default=64, help="passage budget in tokens (default: 64)")
+    evaluate.add_argument("--chunk-overlap", type=int, default=16, help="overlap between passages in tokens")
+    evaluate.add_argument("--max-length", type=int, default=128, help="encoder input limit in tokens (default: 128)")
+    evaluate.add_argument("--batch-size", type=int, default=32, help="texts per encoder batch (default: 32)")
+    _add_runtime(evaluate)
+    evaluate.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    generation_cli.add_parsers(commands, _add_index, _add_runtime)  # ask, quiz
     return parser
 
 
@@ -124,6 +170,7 @@ def run_build(args: argparse.Namespace) -> int:
         exclude=tuple(args.exclude),
         follow_symlinks=args.follow_symlinks,
         progress=not args.json and sys.stderr.isatty(),
+        max_file_mb=args.max_file_mb if args.max_file_mb > 0 else None,
     )
     summary = build_index(options, encoder_factory(options.model, args.device, args.precision,
                                                    args.batch_size, args.max_length))
@@ -238,6 +285,55 @@ def print_hits(query: str, result: Any, model: str | None) -> None:
         print(f"       {text[:160]}{'…' if len(text) > 160 else ''}")
 
 
+# -- serve -------------------------------------------------------------------------------------------
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Check everything that can be checked before binding: key policy, then index and model (exit 2)."""
+    from api.settings import is_loopback, load_settings
+
+    settings = load_settings(
+        index_dir=args.index,
+        api_key_file=args.api_key_file,
+        cors_origins=args.cors_origin,
+        device=args.device,
+        precision=args.precision,
+        max_concurrent_model_calls=args.max_concurrent_model_calls,
+        model_queue_timeout_s=args.model_queue_timeout,
+    )
+    if settings.api_key is None and not is_loopback(args.host):
+        if not args.insecure:
+            print(
+                f"error: refusing to serve on {args.host} without an API key: anyone who can reach this machine "
+                "could read the whole index. Set one with --api-key-file FILE or $INDEXER_API_KEY, bind to "
+                "127.0.0.1, or pass --insecure to serve without a key anyway",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
+        print(f"warning: serving on {args.host} without an API key (--insecure)", file=sys.stderr)
+
+    import logging
+
+    import uvicorn
+
+    from api.app import create_app
+    from api.state import load_searcher
+
+    # The API's own log lines (start-up summary, unexpected errors) next to uvicorn's, in the same format.
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    print(f"Loading the index {settings.index_dir} and its embedding model ...", file=sys.stderr)
+    searcher = load_searcher(settings)  # a missing index or model ends here with its message, exit 2
+    app = create_app(settings, searcher=searcher)
+    shown_host = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"Serving http://{shown_host}:{args.port}  (OpenAPI page: /docs; API key "
+        f"{'required' if settings.api_key else 'not required'}; Ctrl+C stops)",
+        file=sys.stderr,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return EXIT_OK
+
+
 # -- demo --------------------------------------------------------------------------------------------
 
 DEMO_QUERIES = (
@@ -282,11 +378,40 @@ def run_demo(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if summary.files_failed else EXIT_OK
 
 
+# -- eval --------------------------------------------------------------------------------------------
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from indexer.chunk import ChunkSettings
+    from indexer.evaluate import evaluate_dataset, format_report
+    from search.retrieval import MODES
+
+    report = evaluate_dataset(
+        args.dataset_dir,
+        model=args.model,
+        modes=MODES if args.mode == "all" else (args.mode,),
+        index_dir=args.eval_index,
+        limit=args.limit,
+        device=args.device,
+        precision=args.precision,
+        chunk=ChunkSettings(max_tokens=args.chunk_tokens, overlap_tokens=args.chunk_overlap),
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        progress=not args.json and sys.stderr.isatty(),
+    )
+    print(json.dumps(report, ensure_ascii=False) if args.json else format_report(report))
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "build": run_build,
     "status": run_status,
     "search": run_search,
+    "serve": run_serve,
     "demo": run_demo,
+    "eval": run_eval,
+    "ask": generation_cli.run_ask,
+    "quiz": generation_cli.run_quiz,
 }
 
 

@@ -22,6 +22,8 @@ from search.errors import SearchError
 
 NOT_FOLLOWED = "symbolic link (not followed)"
 ALREADY_INCLUDED = "symbolic link to something already included (not followed)"
+BAD_NAME = "file name is not valid UTF-8 (shown with \\x escapes), so it cannot be stored or cited: rename it"
+MB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -49,10 +51,15 @@ def discover_files(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     follow_symlinks: bool = False,
+    max_file_mb: float | None = None,
 ) -> Discovery:
-    """Walk `root` recursively; include/exclude are globs on the relative POSIX path (see `path_matches`)."""
+    """Walk `root` recursively; include/exclude are globs on the relative POSIX path (see `path_matches`).
+
+    Files over `max_file_mb` (MB = 2**20 bytes; None: no limit) are skipped on their size from `stat`, before
+    anything reads them, so one huge log or dump cannot exhaust memory.
+    """
     root = _check_root(root)
-    walker = _Walker(root, list(include), list(exclude), follow_symlinks)
+    walker = _Walker(root, list(include), list(exclude), follow_symlinks, max_file_mb)
     walker.run()
     return walker.result
 
@@ -112,8 +119,11 @@ class _Walker:
     path, whatever the sort order; resolved paths already walked are not walked again, which also ends loops.
     """
 
-    def __init__(self, root: Path, include: list[str], exclude: list[str], follow: bool) -> None:
+    def __init__(
+        self, root: Path, include: list[str], exclude: list[str], follow: bool, max_file_mb: float | None = None
+    ) -> None:
         self.root = root
+        self.max_file_mb = max_file_mb
         self.real_root = root.resolve()
         self.include = include
         self.exclude = exclude
@@ -128,8 +138,9 @@ class _Walker:
             link, rel = self._links.pop(0)
             self._follow_link(link, rel)
         self.result.files.sort(key=lambda found: found.rel)
-        self.result.skipped.sort()
-        self.result.errors.sort()
+        # Reports are printed and stored as JSON: a name that is not UTF-8 is shown with \x escapes.
+        self.result.skipped = sorted((shown_path(rel), reason) for rel, reason in self.result.skipped)
+        self.result.errors = sorted((shown_path(rel), reason) for rel, reason in self.result.errors)
 
     def _first_visit(self, real: Path) -> bool:
         """Remember resolved paths (only needed when links are followed: they can reach a path twice)."""
@@ -216,6 +227,12 @@ class _Walker:
         if fmt is None:
             self.result.skipped.append((rel, f"unsupported format {path.suffix or '(no file extension)'}"))
             return
+        if shown_path(rel) != rel:
+            self.result.errors.append((rel, BAD_NAME))
+            return
+        if self.max_file_mb is not None and info.st_size > self.max_file_mb * MB:
+            self.result.skipped.append((rel, f"larger than the {self.max_file_mb:g} MB limit ({info.st_size:,} bytes)"))
+            return
         if self.follow and not self._first_visit(path.resolve()):
             self.result.skipped.append((rel, ALREADY_INCLUDED))
             return
@@ -234,6 +251,11 @@ def _resolve_link(link: Path) -> Path | str:
         if isinstance(exc, FileNotFoundError):
             return "broken symbolic link"
         raise
+
+
+def shown_path(rel: str) -> str:
+    """`rel` as printable text: bytes of a name that is not UTF-8 (kept by Python as surrogates) as \\xNN."""
+    return os.fsencode(rel).decode("utf-8", "backslashreplace")
 
 
 def _join(rel: str, name: str) -> str:

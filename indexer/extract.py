@@ -51,12 +51,26 @@ _CJK_LINE_BREAK = re.compile(rf"(?<={_CJK})[ \t]*\n[ \t]*(?={_CJK})")
 
 def extract_document(path: Path, rel_path: str) -> Document:
     """Extract `path`; `rel_path` (POSIX, relative to the indexed folder) becomes `Document.path`."""
+    _format_of(path)  # an unsupported format fails before the file is read
+    return extract_bytes(_read_bytes(path), path.name, rel_path)
+
+
+def extract_bytes(data: bytes, name: str, rel_path: str) -> Document:
+    """Extract a file's bytes already read; `name` (the file name) gives the format and the fallback title.
+
+    The build reads each file once and hashes and extracts the same bytes, so a file rewritten meanwhile
+    can never be stored with the hash of one version and the text of another.
+    """
+    path = Path(name)
+    return _EXTRACTORS[_format_of(path)](data, path.stem, rel_path)
+
+
+def _format_of(path: Path) -> str:
     suffix = path.suffix.lower()
     fmt = SUPPORTED_FORMATS.get(suffix)
     if fmt is None:
         raise ExtractionError(f"unsupported format {suffix or '(no file extension)'}")
-    data = _read_bytes(path)
-    return _EXTRACTORS[fmt](data, path.stem, rel_path)
+    return fmt
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -24,7 +24,10 @@ class VectorCheck:
 
 def check_vectors(store: Store, vectors: VectorIndex | None, generation: int) -> VectorCheck:
     if vectors is None:
-        return VectorCheck(generation, False, False, f"vectors.{generation}.faiss is missing")
+        if generation == 0 and store.counts()["passages"] == 0:
+            # A first build that stopped before its commit leaves empty tables and, rightly, no FAISS file.
+            return VectorCheck(generation, False, True, "empty index: no build has committed yet")
+        return VectorCheck(generation, False, False, f"vectors.{generation}.faiss is missing or unreadable")
     stored_ids = np.fromiter((r[0] for r in store.conn.execute("SELECT id FROM passages")), dtype=np.int64)
     faiss_ids = vectors.ids()
     if len(stored_ids) != len(faiss_ids):
@@ -34,6 +37,19 @@ def check_vectors(store: Store, vectors: VectorIndex | None, generation: int) ->
     if not np.array_equal(np.sort(stored_ids), np.sort(faiss_ids)):
         return VectorCheck(generation, True, False, "SQLite passage ids and FAISS ids differ")
     return VectorCheck(generation, True, True, "SQLite and FAISS agree")
+
+
+def load_vectors(path: Path) -> VectorIndex | None:
+    """The FAISS file at `path`, or None when it is missing or unreadable.
+
+    A reader whose snapshot still shows generation N can find vectors.N.faiss deleted between its check and
+    its read (a build committed N+1 and cleaned up): faiss then raises RuntimeError. Treated as missing,
+    the caller rebuilds the vectors from SQLite instead of failing the search.
+    """
+    try:
+        return VectorIndex.load(path) if path.is_file() else None
+    except (RuntimeError, OSError):
+        return None
 
 
 def rebuild_vectors(store: Store, dimension: int) -> VectorIndex:
@@ -51,8 +67,7 @@ def open_vectors(store: Store, index_dir: Path, save_repair: bool) -> tuple[Vect
     manifest = store.manifest()
     generation = int(manifest.get("generation", 0))
     dimension = int(manifest.get("dimension", 0))
-    path = vectors_path(index_dir, generation)
-    vectors = VectorIndex.load(path) if path.is_file() else None
+    vectors = load_vectors(vectors_path(index_dir, generation))
     if vectors is not None and check_vectors(store, vectors, generation).agrees:
         return vectors, generation, False
     vectors = rebuild_vectors(store, dimension)
@@ -68,8 +83,7 @@ def index_status(index_dir: Path) -> dict[str, Any]:
         with store.read_snapshot():
             manifest = store.manifest()
             generation = int(manifest.get("generation", 0))
-            path = vectors_path(index_dir, generation)
-            vectors = VectorIndex.load(path) if path.is_file() else None
+            vectors = load_vectors(vectors_path(index_dir, generation))
             check = check_vectors(store, vectors, generation)
             counts = store.counts()
     finally:

@@ -16,6 +16,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from search.crashpoints import pause_point
+
 FILE_PATTERN = re.compile(r"^vectors\.(\d+)\.faiss$")
 INDEX_TYPE = "flat-ip"
 
@@ -84,6 +86,7 @@ class VectorIndex:
         faiss.write_index(self.index, str(temporary))
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
+        pause_point("faiss-temp-written")
         os.replace(temporary, final)
         directory = os.open(index_dir, os.O_RDONLY)
         try:
