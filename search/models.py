@@ -6,6 +6,7 @@ machine gets an immediate, actionable error instead of a minute of connection re
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,21 @@ def hub_offline() -> bool:
     return any(
         os.environ.get(v, "").lower() in {"1", "true", "yes", "on"} for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
     )
+
+
+# Embedding models trained on English text only: their vectors of Japanese text carry little meaning, so
+# hybrid search does not let them re-rank Japanese queries (search.retrieval.FOREIGN_DENSE_WEIGHT).
+ENGLISH_ONLY_MODELS = frozenset({BUNDLED_MINILM})
+
+
+@functools.lru_cache(maxsize=64)
+def is_english_only(model: str) -> bool:
+    """True for a model in ENGLISH_ONLY_MODELS, named by id or by its bundled directory; unknown models are
+    assumed to read the query's language."""
+    if model in ENGLISH_ONLY_MODELS:
+        return True
+    local, bundled = local_model_dir(model), bundled_minilm_path()
+    return local is not None and bundled is not None and local.resolve() == bundled.resolve()
 
 
 def bundled_minilm_path() -> Path | None:

@@ -21,7 +21,8 @@ import sqlite_utils
 from search import keyword
 from search.errors import IndexNotFoundError, SearchError
 
-SCHEMA_VERSION = 1
+# 2: passages_fts has a heading column of its own (weighted in BM25, see search.keyword.HEADING_WEIGHT).
+SCHEMA_VERSION = 2
 DB_NAME = "index.sqlite"
 
 SCHEMA = """
@@ -51,7 +52,9 @@ CREATE TABLE IF NOT EXISTS passages (
 );
 CREATE INDEX IF NOT EXISTS passages_document ON passages(document_id, ordinal);
 CREATE INDEX IF NOT EXISTS passages_hash ON passages(content_hash);
-CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(body, tokenize = 'unicode61 remove_diacritics 0');
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
+    heading, body, tokenize = 'unicode61 remove_diacritics 0'
+);
 CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -77,9 +80,10 @@ class StoredPassage:
     content_hash: str
 
 
-def fts_body(heading: str, text: str) -> str:
-    """Keyword index text: the heading (document title or section path) is searchable context too."""
-    return keyword.index_text(f"{heading}\n{text}" if heading else text)
+def fts_columns(heading: str, text: str) -> tuple[str, str]:
+    """Keyword index columns: the heading (document title or section path) is searchable context too, in a
+    column of its own so that BM25 can weight it (search.keyword.HEADING_WEIGHT)."""
+    return keyword.index_text(heading), keyword.index_text(text)
 
 
 class Store:
@@ -101,10 +105,18 @@ class Store:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             if create:
-                conn.executescript(SCHEMA)
+                # One transaction: a build killed here leaves either no tables or all of them.
+                conn.executescript(f"BEGIN;\n{SCHEMA}\nCOMMIT;")
+            has_schema = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'manifest'").fetchone()
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise SearchError(f"{self.path} is not a readable index database ({exc})") from exc
+        if not has_schema:
+            conn.close()
+            raise IndexNotFoundError(
+                f"No index at {index_dir} yet ({DB_NAME} has no index tables, e.g. a first build was stopped "
+                f"early): run `indexer build DOCS_DIR --index {index_dir}`"
+            )
         version = self.manifest().get("schema_version", SCHEMA_VERSION)
         if version != SCHEMA_VERSION:
             conn.close()
@@ -224,7 +236,9 @@ class Store:
             ),
         )
         passage_id = int(cursor.lastrowid or 0)
-        self.conn.execute("INSERT INTO passages_fts(rowid, body) VALUES (?, ?)", (passage_id, fts_body(heading, text)))
+        self.conn.execute(
+            "INSERT INTO passages_fts(rowid, heading, body) VALUES (?, ?, ?)", (passage_id, *fts_columns(heading, text))
+        )
         return passage_id
 
     def move_passage(self, passage_id: int, ordinal: int, start: int, end: int, heading: str, text: str) -> None:
