@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from indexer.chunk import ChunkSettings, chunk_document
-from indexer.discover import FoundFile, discover_files
+from indexer.discover import FoundFile, check_root, discover_files
 from indexer.extract import extract_bytes
 from search.crashpoints import pause_point
 from search.documents import Document, Passage
@@ -182,7 +182,8 @@ class Builder:
     def run(self) -> BuildSummary:
         started = time.perf_counter()
         options = self.options
-        # The lock comes first: a second build must fail at once, not after walking a whole shared drive.
+        check_root(options.docs_dir)
+        # The lock comes before the walk: a second build must fail at once, not after walking a whole shared drive.
         with build_lock(options.index_dir):
             discovery = discover_files(
                 options.docs_dir, options.include, options.exclude, options.follow_symlinks, options.max_file_mb

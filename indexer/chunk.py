@@ -12,11 +12,12 @@ from dataclasses import asdict, dataclass
 
 from search.documents import Block, Document, Passage
 from search.errors import SearchError
-from search.sentences import CLOSERS, CONTINUATIONS, OPENERS, TERMINATORS, split_sentences  # noqa: F401 re-export
+from search.sentences import CLOSERS, OPENERS, split_sentences
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
-SOFT_BREAKS = "、，,；;：: 　"
+# Where an over-long sentence is cut, in order of preference.
+SPLIT_PREFERENCE = ("、，,；;", "：: 　")
 
 
 @dataclass(frozen=True)
@@ -39,25 +40,36 @@ class ChunkSettings:
 def _hard_split(
     text: str, span: tuple[int, int], tokens: int, max_tokens: int, count: TokenCounter
 ) -> list[tuple[tuple[int, int], int]]:
-    """Split an over-long sentence near its middle (at a comma or space when one is close) until it fits."""
+    """Split an over-long sentence near its middle until it fits: after a comma outside brackets when one is
+    close, else after a space or colon, else in the middle."""
     if tokens <= max_tokens or span[1] - span[0] < 2:
         return [(span, tokens)]
     start, end = span
     middle = (start + end) // 2
-    window = max(1, (end - start) // 6)
-    cut = middle
-    for offset in range(window):
-        if text[middle + offset - 1] in SOFT_BREAKS:
-            cut = middle + offset
-            break
-        if text[middle - offset - 1] in SOFT_BREAKS and middle - offset > start:
-            cut = middle - offset
-            break
+    window = max(1, (end - start) // 4)
+    cut = next(
+        (c for breaks in SPLIT_PREFERENCE for c in _cuts_near(text, start, end, middle, window, breaks)), middle
+    )
     left, right = (start, cut), (cut, end)
     left_tokens, right_tokens = count([text[start:cut], text[cut:end]])
     return _hard_split(text, left, left_tokens, max_tokens, count) + _hard_split(
         text, right, right_tokens, max_tokens, count
     )
+
+
+def _cuts_near(text: str, start: int, end: int, middle: int, window: int, breaks: str) -> list[int]:
+    """Positions just after a character of `breaks` at bracket depth 0, nearest to the middle first."""
+    depth = 0
+    found: list[int] = []
+    for i in range(start, end - 1):
+        ch = text[i]
+        if ch in OPENERS:
+            depth += 1
+        elif ch in CLOSERS:
+            depth = max(0, depth - 1)
+        elif depth == 0 and ch in breaks and abs(i + 1 - middle) <= window:
+            found.append(i + 1)
+    return sorted(found, key=lambda c: abs(c - middle))
 
 
 def chunk_document(document: Document, count: TokenCounter, settings: ChunkSettings) -> list[Passage]:

@@ -58,7 +58,7 @@ def discover_files(
     Files over `max_file_mb` (MB = 2**20 bytes; None: no limit) are skipped on their size from `stat`, before
     anything reads them, so one huge log or dump cannot exhaust memory.
     """
-    root = _check_root(root)
+    root = check_root(root)
     walker = _Walker(root, list(include), list(exclude), follow_symlinks, max_file_mb)
     walker.run()
     return walker.result
@@ -78,7 +78,8 @@ def path_matches(patterns: Sequence[str], rel: str) -> bool:
     )
 
 
-def _check_root(root: Path) -> Path:
+def check_root(root: Path) -> Path:
+    """Fail before anything is created or locked when the documents folder is mistyped."""
     if not root.exists():
         raise SearchError(f"No such folder: {root}")
     if not root.is_dir():

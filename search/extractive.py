@@ -14,11 +14,14 @@ precise but misses paraphrases.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from search.keyword import has_cjk
+from search.models import is_english_only
 from search.sentences import split_sentences
 from search.support import content_tokens, keyword_overlap
 
@@ -28,6 +31,16 @@ if TYPE_CHECKING:
 
 COSINE_WEIGHT = 0.5
 KEYWORD_WEIGHT = 0.5
+# A question that asks for an amount, a count or a time (何日, いくら, いつ, how many) is answered by a sentence
+# that states a number: without this, 「有給休暇は何日もらえますか」 picked a sentence about half-day leave that
+# repeats 有給休暇 but states no number of days, over the one granting 10日.
+ANSWER_TYPE_WEIGHT = 0.2
+QUANTITY_QUESTION = re.compile(
+    r"何\s*[日時回円人件年月週分度歳枚本個台か箇ヶ営]|いくら|いくつ|いつ|どのくらい|どれくらい|何時間|何か月|"
+    r"\bhow\s+(many|much|long|often)\b|\bwhen\b|\bwhat\s+time\b",
+    re.IGNORECASE,
+)
+STATES_A_NUMBER = re.compile(r"[0-9０-９]|[一二三四五六七八九十百千万]+\s*[日時回円人件年月週分か箇ヶ]")
 # Citations beyond the best sentence: other passages' sentences that score nearly as well.
 SUPPORT_RATIO = 0.8
 MAX_CITATIONS = 3
@@ -37,16 +50,18 @@ MAX_CITATIONS = 3
 class Thresholds:
     """When retrieval is too weak to answer from.
 
-    A question is answerable when some retrieved passage (heading included) contains at least half of the
+    A question is answerable when some retrieved passage (heading included) contains at least 60% of the
     question's content tokens, or some sentence is very close in embedding space. Half, because a
     passage that answers a question nearly always repeats its subject (有給休暇, 経費精算, VPN) while an
     unrelated passage shares at most an incidental word (名前, 説明) with it: on the sample documents,
-    answerable questions share 2/3 or more, unrelated ones 1/3 or less. The cosine threshold is high on
+    answerable questions share 2/3 or more, unrelated ones 1/3 or less; an unrelated question about a
+    subject the documents mention (社員食堂のカレーの値段, "price of the curry in the staff canteen") shares
+    exactly half, so the bar sits above one half. The cosine threshold is high on
     purpose: cosines depend on the encoder (Sentence-T5 puts unrelated Japanese sentences at 0.5-0.7), so
     it only rescues paraphrases with no shared words when the encoder is confident.
     """
 
-    min_overlap: float = 0.5
+    min_overlap: float = 0.6
     min_cosine: float = 0.75
 
 
@@ -61,6 +76,7 @@ class ScoredSentence:
     cosine: float
     overlap: float
     passage_overlap: float
+    answer_type: float = 0.0  # 1.0 when the question asks for a quantity and the sentence states one
 
     @property
     def text(self) -> str:
@@ -68,7 +84,7 @@ class ScoredSentence:
 
     @property
     def score(self) -> float:
-        return COSINE_WEIGHT * self.cosine + KEYWORD_WEIGHT * self.overlap
+        return COSINE_WEIGHT * self.cosine + KEYWORD_WEIGHT * self.overlap + ANSWER_TYPE_WEIGHT * self.answer_type
 
     @property
     def document_start(self) -> int:
@@ -84,6 +100,7 @@ def score_sentences(question: str, hits: list[Hit], encoder: Encoder) -> list[Sc
     """Every distinct sentence of the hits, best first (overlapping passages repeat sentences: the
     higher-ranked passage keeps it)."""
     question_tokens = content_tokens(question)
+    wants_quantity = QUANTITY_QUESTION.search(question) is not None
     seen: set[tuple[str, int]] = set()
     spans: list[tuple[int, Hit, int, int, float]] = []
     for rank, hit in enumerate(hits):
@@ -95,8 +112,13 @@ def score_sentences(question: str, hits: list[Hit], encoder: Encoder) -> list[Sc
                 spans.append((rank, hit, start, end, passage_overlap))
     if not spans:
         return []
-    vectors = encoder.encode([question] + [hit.text[s:e] for _, hit, s, e, _ in spans])
-    cosines = np.clip(vectors[1:] @ vectors[0], -1.0, 1.0)
+    if is_english_only(encoder.model_id) and has_cjk(question):
+        # An English-only encoder puts unrelated Japanese sentences at cosine 0.8 (all their characters are
+        # near-unknown to it): its similarity would both rank sentences and "prove" answerability by accident.
+        cosines = np.zeros(len(spans), dtype=np.float32)
+    else:
+        vectors = encoder.encode([question] + [hit.text[s:e] for _, hit, s, e, _ in spans])
+        cosines = np.clip(vectors[1:] @ vectors[0], -1.0, 1.0)
     scored = [
         ScoredSentence(
             hit=hit,
@@ -106,6 +128,7 @@ def score_sentences(question: str, hits: list[Hit], encoder: Encoder) -> list[Sc
             cosine=float(cosine),
             overlap=keyword_overlap(question_tokens, hit.text[start:end]),
             passage_overlap=passage_overlap,
+            answer_type=float(wants_quantity and STATES_A_NUMBER.search(hit.text[start:end]) is not None),
         )
         for (rank, hit, start, end, passage_overlap), cosine in zip(spans, cosines, strict=True)
     ]

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.chunk import ChunkSettings, chunk_document, split_sentences
+from indexer.chunk import ChunkSettings, chunk_document
 from search.documents import Block, Document
 from search.errors import SearchError
+from search.sentences import split_sentences
 
 
 def char_count(texts):

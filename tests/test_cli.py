@@ -77,7 +77,7 @@ def test_missing_folder_is_a_clear_error(tmp_path: Path, tiny_model_dir: Path, c
         capsys, "build", str(tmp_path / "nope"), "--index", str(tmp_path / "i"), "--model", str(tiny_model_dir)
     )
     assert code == 2 and "No such folder" in err and "nope" in err
-    assert not (tmp_path / "i" / "index.sqlite").exists()
+    assert not (tmp_path / "i").exists(), "a mistyped folder creates no index folder"
 
 
 def test_unavailable_model_is_a_clear_error(docs: Path, tmp_path: Path, capsys) -> None:
