@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from api import routes_docs, routes_documents, routes_generation, routes_ops, routes_search
 from api.auth import require_api_key
 from api.body_limit import BodySizeLimitMiddleware
-from api.concurrency import ModelSlots
+from api.concurrency import ModelSlots, use_compute_threads
 from api.errors import install_error_handlers
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.routes_web import install_web
@@ -56,17 +56,23 @@ def create_app(settings: ApiSettings, searcher: Searcher | None = None) -> FastA
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The semaphore belongs to the serving event loop, so it is made here and not at import time.
-        state.slots = ModelSlots(settings.max_concurrent_model_calls, settings.model_queue_timeout_s)
+        state.slots = ModelSlots(
+            settings.max_concurrent_model_calls, settings.model_queue_timeout_s, settings.threads_per_call
+        )
+        # Process-wide default for threads that start later (generation's too), set before any model call.
+        await run_in_threadpool(use_compute_threads, state.slots.threads)
         if searcher is None:
             loaded = await run_in_threadpool(load_searcher, settings)
         else:
             loaded = await run_in_threadpool(ensure_loaded, searcher)
         state.searcher = loaded
+        state.metrics.watch_query_cache(loaded.query_cache.stats)
         state.ready = True
         log.info(
-            "ready: index %s, model slots %d, authentication %s, CORS %s",
+            "ready: index %s, model slots %d x %d threads, authentication %s, CORS %s",
             settings.index_dir,
             settings.max_concurrent_model_calls,
+            state.slots.threads,
             "API key" if settings.api_key else "off",
             ", ".join(settings.cors_origins) or "off",
         )
@@ -89,9 +95,11 @@ def create_app(settings: ApiSettings, searcher: Searcher | None = None) -> FastA
     app.state.docsearch = state
 
     auth = [Depends(require_api_key)] if settings.api_key else []
+    # Documented where it can happen, so that the schema lists every status a protected route answers with.
+    unauthorized = {401: {"description": "missing or wrong API key"}} if settings.api_key else None
     app.include_router(routes_ops.open_router)
     for router in PROTECTED_ROUTERS:
-        app.include_router(router, dependencies=auth)
+        app.include_router(router, dependencies=auth, responses=unauthorized)
     # The web page and its assets stay open: the page must load to ask for the key it sends on API calls.
     install_web(app)
     install_error_handlers(app)

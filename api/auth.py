@@ -25,16 +25,35 @@ def key_matches(presented: str, expected: str) -> bool:
     return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
 
 
+def presented_keys(request: Request) -> list[str]:
+    """Every key the request presents, read from the raw headers (each repeated header counts).
+
+    FastAPI's parsed values drop an empty `Authorization: Bearer ` or `X-API-Key: ` as if it were absent, so
+    a request carrying a right key in one header and an empty one in the other would pass although not all
+    its keys match. Here an empty one counts as presented (and wrong). An Authorization header with another
+    scheme (e.g. Basic, added by a proxy in front) is not an API key and is left alone.
+    """
+    keys = list(request.headers.getlist("x-api-key"))
+    for value in request.headers.getlist("authorization"):
+        scheme, _, token = value.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            keys.append(token.strip())
+    return keys
+
+
 async def require_api_key(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     header_key: Annotated[str | None, Security(_api_key_header)],
 ) -> None:
-    """Dependency for protected routers; a no-op when the server runs without a key."""
+    """Dependency for protected routers; a no-op when the server runs without a key.
+
+    `bearer` and `header_key` declare the two schemes in the OpenAPI schema; the check itself reads the raw
+    headers (`presented_keys`)."""
     expected = app_state(request).settings.api_key
     if expected is None:
         return
-    presented = [k for k in (bearer.credentials if bearer else None, header_key) if k]
+    presented = presented_keys(request)
     if not presented:
         raise HTTPException(
             status_code=401,

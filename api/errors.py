@@ -1,13 +1,16 @@
 """Every error leaves the API as JSON `{"detail": ...}`: a clear message, no stack trace, no server paths.
 
-Core errors (SearchError) already say what went wrong in words; the only thing removed before they reach a
-client is the index folder's location on the server. Anything unexpected is logged in full on the server and
-answered with a generic 500.
+Core errors (SearchError) already say what went wrong in words; what is removed before they reach a client
+is where things live on the server: the index folder becomes `<index>`, and any other absolute path (a local
+model directory, a cache file) is shown by its last component only, as /health shows model directories.
+Anything unexpected is logged in full on the server and answered with a generic 500.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,13 +24,22 @@ from search.errors import IndexNotFoundError, ModelUnavailableError, SearchError
 log = logging.getLogger("docsearch.api")
 
 
-def redact(message: str, request: Request) -> str:
-    """Replace the index folder's server-side path (as given, and absolute) with `<index>`."""
-    index_dir = app_state(request).settings.index_dir
+# An absolute POSIX path of two or more components, not part of a URL, a relative path or `<index>/...`.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/<>-])/(?:[^\s/'\"`<>]+/)+[^\s/'\"`<>]*")
+
+
+def redact_paths(message: str, index_dir: Path) -> str:
+    """The index folder's server-side path (as given, and absolute) becomes `<index>`; any other absolute path
+    its last component (`/models/mt5-qa` -> `mt5-qa`), the name /health shows for a local model directory."""
     for form in sorted({str(index_dir.resolve()), str(index_dir.absolute()), str(index_dir)}, key=len, reverse=True):
         if form not in {"", "."}:
             message = message.replace(form, "<index>")
-    return message
+    return _ABSOLUTE_PATH.sub(lambda match: PurePosixPath(match.group()).name or "<path>", message)
+
+
+def redact(message: str, request: Request) -> str:
+    """`redact_paths` with the serving app's index folder."""
+    return redact_paths(message, app_state(request).settings.index_dir)
 
 
 def _validation_detail(errors: Any) -> list[dict[str, Any]]:

@@ -8,15 +8,43 @@ route template (`/documents/{document_id}`), never by the raw path, to keep labe
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from search.query_cache import CacheStats
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED = "unmatched"
+
+
+class QueryCacheCollector(Collector):
+    """The searcher's query-embedding cache counters, read at scrape time (the cache counts for itself, so
+    searches run outside the API, e.g. by /answer, are counted too)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], CacheStats] | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.source is None:
+            return
+        stats = self.source()
+        yield CounterMetricFamily(
+            "docsearch_query_cache_hits", "Query embeddings served from the cache (encoder skipped)", value=stats.hits
+        )
+        yield CounterMetricFamily(
+            "docsearch_query_cache_misses", "Query embeddings computed by the encoder", value=stats.misses
+        )
+        yield CounterMetricFamily(
+            "docsearch_query_cache_evictions", "Least recently used entries dropped at the size limit",
+            value=stats.evictions,
+        )  # fmt: skip
+        yield GaugeMetricFamily("docsearch_query_cache_entries", "Query embeddings cached now", value=stats.entries)
 
 
 class ApiMetrics:
@@ -51,6 +79,12 @@ class ApiMetrics:
         self.generation = Gauge(
             "docsearch_index_generation", "Index generation currently served", registry=self.registry
         )
+        self.query_cache = QueryCacheCollector()
+        self.registry.register(self.query_cache)
+
+    def watch_query_cache(self, stats: Callable[[], CacheStats]) -> None:
+        """Report this cache's counters from now on (the searcher's, once it is loaded)."""
+        self.query_cache.source = stats
 
     def render(self, index_stats: dict[str, Any] | None, in_use: int) -> tuple[bytes, str]:
         """The text exposition format, with the index gauges refreshed at scrape time."""

@@ -20,6 +20,10 @@ router = APIRouter(tags=["documents"])
 
 StateDep = Annotated[AppState, Depends(get_state)]
 
+# SQLite integers are 64-bit: a larger id or offset cannot be bound to a query at all (OverflowError, a 500),
+# so the bound is part of validation and such a request is a 422 like any other malformed number.
+SQLITE_MAX_INT = 2**63 - 1
+
 
 def _snapshot(searcher: Searcher, read: Any) -> Any:
     """Run `read(store)` inside one read snapshot, returning (generation, value); runs in the thread pool."""
@@ -37,7 +41,7 @@ async def _read(state: AppState, read: Any) -> Any:
 async def list_documents(
     state: StateDep,
     limit: Annotated[int, Query(ge=1, le=500, description="documents per page")] = 50,
-    offset: Annotated[int, Query(ge=0, description="documents to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=SQLITE_MAX_INT, description="documents to skip")] = 0,
 ) -> DocumentList:
     """Indexed documents ordered by path, with their passage counts."""
     generation, (total, documents) = await _read(
@@ -49,7 +53,7 @@ async def list_documents(
 
 
 @router.get("/documents/{document_id}", response_model=DocumentDetail, responses={404: {"description": "no such id"}})
-async def get_document(state: StateDep, document_id: Annotated[int, Path(ge=1)]) -> DocumentDetail:
+async def get_document(state: StateDep, document_id: Annotated[int, Path(ge=1, le=SQLITE_MAX_INT)]) -> DocumentDetail:
     """A document's metadata and all its passages in reading order."""
 
     def read(store: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -63,7 +67,7 @@ async def get_document(state: StateDep, document_id: Annotated[int, Path(ge=1)])
 
 
 @router.get("/passages/{passage_id}", response_model=PassageDetail, responses={404: {"description": "no such id"}})
-async def get_passage(state: StateDep, passage_id: Annotated[int, Path(ge=1)]) -> PassageDetail:
+async def get_passage(state: StateDep, passage_id: Annotated[int, Path(ge=1, le=SQLITE_MAX_INT)]) -> PassageDetail:
     """One passage with the metadata of its document (for citing a search result)."""
 
     def read(store: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

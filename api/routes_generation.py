@@ -24,11 +24,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from api.concurrency import ModelBusyError
-from api.schemas import MAX_QUERY_CHARS, SearchFilters, StrictModel
+from api.errors import redact_paths
+from api.schemas import MAX_QUERY_CHARS, NOT_BLANK, JsonInt, SearchFilters, StrictModel
 from api.state import AppState, app_state, get_state, public_model_name
 from search.answer import MAX_K, Answerer
 from search.errors import ModelUnavailableError, SearchError
@@ -126,12 +127,23 @@ def _public(data: dict[str, Any], settings: GenerationSettings) -> dict[str, Any
     return data
 
 
+def _message(exc: Exception, state: AppState) -> str:
+    """An error's message for a client: core messages name models by their id, which for a local model
+    directory is a server path (e.g. the time limit's "Generation with '/models/mt5' stopped ...")."""
+    return redact_paths(str(exc), state.settings.index_dir)
+
+
 # -- request and response models ------------------------------------------------------------------------
 
 
 class AnswerRequest(StrictModel):
-    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="the question, Japanese or English")
-    k: int = Field(5, ge=1, le=MAX_K, description="passages to retrieve")
+    question: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description="the question, Japanese or English",
+        json_schema_extra=NOT_BLANK,
+    )
+    k: JsonInt = Field(5, ge=1, le=MAX_K, description="passages to retrieve")
     filters: SearchFilters | None = None
     extractive: bool = Field(False, description="answer with the best sentence, without a generation model")
 
@@ -176,13 +188,39 @@ class AnswerResponse(BaseModel):
     generated_answer: str | None = Field(description="generated text that was rejected as unsupported")
 
 
+# The JSON-schema form of `_one_source` below: without it the schema would call `{}` a valid request.
+QUIZ_SOURCE_SCHEMA = {
+    "oneOf": [
+        {"required": ["query"], "properties": {"query": {"type": "string"}, "document": {"type": "null"}}},
+        {
+            "required": ["document"],
+            "properties": {"document": {"type": "string"}, "query": {"type": "null"}, "filters": {"type": "null"}},
+        },
+    ]
+}
+
+
 class QuizRequest(StrictModel):
-    query: str | None = Field(None, min_length=1, max_length=MAX_QUERY_CHARS, description="questions from its hits")
-    document: str | None = Field(None, min_length=1, max_length=1000, description="questions from this document path")
-    n: int = Field(5, ge=1, le=MAX_N, description="number of questions")
+    query: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description="questions from its hits",
+        json_schema_extra=NOT_BLANK,
+    )
+    document: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1000,
+        description="questions from this document path",
+        json_schema_extra=NOT_BLANK,
+    )
+    n: JsonInt = Field(5, ge=1, le=MAX_N, description="number of questions")
     multiple_choice: bool = True
     verify: bool = Field(False, description="keep only questions the QA model answers with their own answer")
     filters: SearchFilters | None = Field(None, description="with `query` only")
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=QUIZ_SOURCE_SCHEMA)
 
     @model_validator(mode="after")
     def _one_source(self) -> QuizRequest:
@@ -221,9 +259,16 @@ class QuizResponse(BaseModel):
 
 StateDep = Annotated[AppState, Depends(get_state)]
 BUSY = {503: {"description": "generation busy (Retry-After) or a required model is unavailable"}}
+# Every generation route: a request the core cannot serve as asked (e.g. the model cannot read the text, an
+# unknown document) is a 400 with the reason; a body over the limit is a 413 (api/body_limit.py).
+REJECTED = {
+    400: {"description": "the request could not be served as asked (the message says why)"},
+    413: {"description": "request body over the size limit"},
+}
+TIME_LIMIT = {504: {"description": "generation stopped at its time limit (INDEXER_GENERATION_MAX_TIME)"}}
 
 
-@router.post("/answer", response_model=AnswerResponse, responses={**BUSY, 504: {"description": "time limit"}})
+@router.post("/answer", response_model=AnswerResponse, responses={**REJECTED, **BUSY, **TIME_LIMIT})
 async def answer(body: AnswerRequest, state: StateDep) -> dict[str, Any]:
     """A short answer with citations, or `answerable: false` with the closest passages."""
     assert state.searcher is not None
@@ -234,13 +279,13 @@ async def answer(body: AnswerRequest, state: StateDep) -> dict[str, Any]:
         try:
             result = await run_in_threadpool(answerer.answer, body.question, body.k, filters, body.extractive)
         except GenerationTimeoutError as exc:
-            raise HTTPException(status_code=504, detail=str(exc)) from exc
+            raise HTTPException(status_code=504, detail=_message(exc, state)) from exc
     return _public(result.as_dict(), res.settings)
 
 
 @router.post(
     "/answer/stream",
-    responses={200: {"content": {"text/event-stream": {}}}, **BUSY},
+    responses={200: {"content": {"text/event-stream": {}}}, **REJECTED, **BUSY},
     response_class=StreamingResponse,
 )
 async def answer_stream(body: AnswerRequest, state: StateDep) -> StreamingResponse:
@@ -263,13 +308,13 @@ async def answer_stream(body: AnswerRequest, state: StateDep) -> StreamingRespon
                         payload = _public(payload, res.settings)
                     yield f"event: {event['event']}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
             except SearchError as exc:  # the status line is already sent: report in-band
-                detail = "generation failed" if isinstance(exc, ModelUnavailableError) else str(exc)
+                detail = "generation failed" if isinstance(exc, ModelUnavailableError) else _message(exc, state)
                 yield f"event: error\ndata: {json.dumps({'detail': detail}, ensure_ascii=False)}\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
-@router.post("/quiz", response_model=QuizResponse, responses={**BUSY, 504: {"description": "time limit"}})
+@router.post("/quiz", response_model=QuizResponse, responses={**REJECTED, **BUSY, **TIME_LIMIT})
 async def quiz(body: QuizRequest, state: StateDep) -> dict[str, Any]:
     """Study questions with their answer, source citation and (multiple choice) three wrong options."""
     assert state.searcher is not None
@@ -297,7 +342,7 @@ async def quiz(body: QuizRequest, state: StateDep) -> dict[str, Any]:
                 headers={"Retry-After": "300"},
             ) from exc
         except GenerationTimeoutError as exc:
-            raise HTTPException(status_code=504, detail=str(exc)) from exc
+            raise HTTPException(status_code=504, detail=_message(exc, state)) from exc
     data = result.as_dict()
     data["model"] = public_model_name(data["model"])
     return data

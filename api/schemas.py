@@ -7,9 +7,9 @@ Every request model forbids unknown fields: a typo such as `"filter"` for `"filt
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from search.errors import SearchError
 from search.retrieval import Filters, parse_time
@@ -19,6 +19,42 @@ MAX_K = 100
 MAX_OFFSET = 1000
 
 Mode = Literal["hybrid", "dense", "keyword"]
+
+# In the JSON schema only: text fields must hold something other than whitespace (the validators and the core
+# reject blank text), so that what the schema calls valid is what the server accepts. JSON Schema patterns
+# are searches, not full matches: this one says "contains a character that is not whitespace", where
+# whitespace is the union of JSON Schema's `\s` and Python's `str.isspace` (which adds U+001C-U+001F, U+0085).
+NOT_BLANK = {"pattern": r"[^\s\u001c-\u001f\u0085]"}
+
+# `modified_after` / `modified_before` in the JSON schema: the string forms as standard formats, so that
+# clients (and generated test data) know a string must be a date, not any text.
+TIME_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "format": "date"},
+        {"type": "string", "format": "date-time"},
+        {"type": "number"},
+        {"type": "null"},
+    ]
+}
+
+
+def _integral_float_to_int(value: Any) -> Any:
+    """JSON has one number type: `5.0` is the integer 5 to JSON Schema (and what some JSON encoders write), so
+    it is accepted as 5. Strict mode still rejects `5.5`, `"5"` and `true`."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral_float_to_int)]
+
+# A bounded list item. The length constraint also makes pydantic check that the text is valid Unicode: an
+# unconstrained `str` lets a lone surrogate (JSON "\ud800") through, and SQLite's UTF-8 binding of it then
+# raised UnicodeEncodeError, a 500, where this is a 422.
+ShortText = Annotated[str, Field(max_length=200)]
+# Likewise for a date: the validator's message quotes the value, and pydantic cannot turn a message holding a
+# lone surrogate into an error (UnicodeEncodeError, a 500), so the text is checked before the validator runs.
+TimeText = Annotated[str, Field(max_length=100)]
 
 
 class StrictModel(BaseModel):
@@ -35,12 +71,16 @@ class SearchFilters(StrictModel):
 
     path_prefix: str | None = Field(None, max_length=1000, description="document path starts with this")
     path_glob: str | None = Field(None, max_length=1000, description="SQLite GLOB on the path, e.g. `人事/*.pdf`")
-    formats: list[str] = Field(default_factory=list, max_length=20, description="any of: txt md html pdf docx")
-    modified_after: str | float | None = Field(
-        None, description="ISO date/time (`2025-04-01`, `2025-04-01T09:00`) or POSIX seconds; inclusive"
+    formats: list[ShortText] = Field(default_factory=list, max_length=20, description="any of: txt md html pdf docx")
+    modified_after: TimeText | float | None = Field(
+        None,
+        description="ISO date/time (`2025-04-01`, `2025-04-01T09:00`) or POSIX seconds; inclusive",
+        json_schema_extra=TIME_SCHEMA,
     )
-    modified_before: str | float | None = Field(None, description="ISO date/time or POSIX seconds; exclusive")
-    tags: list[str] = Field(default_factory=list, max_length=20, description="the document carries all of them")
+    modified_before: TimeText | float | None = Field(
+        None, description="ISO date/time or POSIX seconds; exclusive", json_schema_extra=TIME_SCHEMA
+    )
+    tags: list[ShortText] = Field(default_factory=list, max_length=20, description="the document carries all of them")
 
     @field_validator("modified_after", "modified_before")
     @classmethod
@@ -67,9 +107,11 @@ class SearchFilters(StrictModel):
 
 
 class SearchRequest(StrictModel):
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="what to search for")
-    k: int = Field(10, ge=1, le=MAX_K, description="results per page")
-    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="results to skip (pagination)")
+    query: str = Field(
+        min_length=1, max_length=MAX_QUERY_CHARS, description="what to search for", json_schema_extra=NOT_BLANK
+    )
+    k: JsonInt = Field(10, ge=1, le=MAX_K, description="results per page")
+    offset: JsonInt = Field(0, ge=0, le=MAX_OFFSET, description="results to skip (pagination)")
     mode: Mode = Field("hybrid", description="hybrid (both legs fused), dense (meaning) or keyword (words typed)")
     filters: SearchFilters | None = None
 

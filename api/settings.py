@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from search.errors import SearchError
+from search.query_cache import DEFAULT_QUERY_CACHE_SIZE
 
 ENV_INDEX = "INDEXER_INDEX"
 ENV_API_KEY = "INDEXER_API_KEY"
@@ -33,6 +34,9 @@ class ApiSettings:
     max_concurrent_model_calls: int = 2
     model_queue_timeout_s: float = 5.0
     max_body_bytes: int = 64 * 1024
+    # Intra-op threads per model call; None: the cores divided by max_concurrent_model_calls (api.concurrency).
+    threads_per_call: int | None = None
+    query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE  # query embeddings kept (search.query_cache); 0: off
 
     def __post_init__(self) -> None:
         if self.max_concurrent_model_calls < 1:
@@ -41,6 +45,10 @@ class ApiSettings:
             raise SearchError(f"model_queue_timeout_s must not be negative, got {self.model_queue_timeout_s}")
         if self.max_body_bytes < 1:
             raise SearchError(f"max_body_bytes must be at least 1, got {self.max_body_bytes}")
+        if self.threads_per_call is not None and self.threads_per_call < 1:
+            raise SearchError(f"threads_per_call must be at least 1, got {self.threads_per_call}")
+        if self.query_cache_size < 0:
+            raise SearchError(f"query_cache_size must not be negative, got {self.query_cache_size}")
         if self.api_key is not None and not self.api_key:
             raise SearchError("The API key is empty: set a non-empty key or none at all")
 
@@ -83,6 +91,8 @@ def load_settings(
     max_concurrent_model_calls: int = 2,
     model_queue_timeout_s: float = 5.0,
     max_body_bytes: int = 64 * 1024,
+    threads_per_call: int | None = None,
+    query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE,
 ) -> ApiSettings:
     """Flags win over environment variables (`environ` defaults to the process environment)."""
     env = os.environ if environ is None else environ
@@ -96,6 +106,8 @@ def load_settings(
         max_concurrent_model_calls=max_concurrent_model_calls,
         model_queue_timeout_s=model_queue_timeout_s,
         max_body_bytes=max_body_bytes,
+        threads_per_call=threads_per_call,
+        query_cache_size=query_cache_size,
     )
 
 

@@ -32,7 +32,13 @@ class AppState:
 
 def load_searcher(settings: ApiSettings) -> Searcher:
     """Open the index and load its embedding model completely, or raise the SearchError saying what to run."""
-    return ensure_loaded(Searcher(settings.index_dir, device=settings.device, precision=settings.precision))
+    searcher = Searcher(
+        settings.index_dir,
+        device=settings.device,
+        precision=settings.precision,
+        query_cache_size=settings.query_cache_size,
+    )
+    return ensure_loaded(searcher)
 
 
 def ensure_loaded(searcher: Searcher) -> Searcher:
