@@ -44,7 +44,7 @@ from search.documents import Document, Passage
 from search.errors import ExtractionError, IndexLockedError
 from search.index import open_vectors, rebuild_vectors
 from search.store import SCHEMA_VERSION, Store
-from search.vectors import INDEX_TYPE, remove_other_generations
+from search.vectors import remove_other_generations
 
 if TYPE_CHECKING:
     from search.encoder import Encoder
@@ -262,7 +262,6 @@ class Builder:
                     "dimension": info.dimension,
                     "pooling": info.pooling,
                     "normalization": info.normalization,
-                    "index_type": INDEX_TYPE,
                     "keyword_tokenizer": "cjk-bigram",
                     "generation": generation,
                     "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -274,6 +273,10 @@ class Builder:
                 vectors.remove(deleted_ids)
                 if added_ids:
                     vectors.add(added_ids, np.vstack(added_vecs))
+                if vectors.needs_rebuild():
+                    # The size crossed the approximate-index threshold, or an IVF index outgrew its lists.
+                    vectors = rebuild_vectors(store, info.dimension)
+            store.set_manifest({"index_type": vectors.index_type})
             pause_point("sqlite-written")
             vectors.save(options.index_dir, generation)
             pause_point("faiss-saved")

@@ -17,6 +17,7 @@ from typing import Any
 from indexer import generation_cli
 from search.errors import SearchError
 from search.models import DEFAULT_EMBEDDING_MODEL
+from search.query_cache import DEFAULT_QUERY_CACHE_SIZE
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +37,11 @@ def _add_index(parser: argparse.ArgumentParser) -> None:
 def _add_runtime(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument(
-        "--precision", default="auto", choices=("auto", "fp32", "bf16"), help="encoder precision (default: auto)"
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "bf16", "int8"),
+        help="encoder precision: auto (bf16 where the hardware runs it natively, else fp32), fp32, bf16, or int8 "
+        "(dynamic quantization, CPU only; see benchmarks/README.md for its accuracy)",
     )
 
 
@@ -103,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="searches encoding/ranking at once; others wait (default: 2)")
     serve.add_argument("--model-queue-timeout", type=float, default=5.0, metavar="SECONDS",
                        help="how long a search waits for a model slot before a 503 (default: 5)")
+    serve.add_argument("--threads-per-call", type=int, default=None, metavar="N",
+                       help="CPU threads per model call (default: cores / model calls, so they never oversubscribe)")
+    serve.add_argument("--query-cache-size", type=int, default=DEFAULT_QUERY_CACHE_SIZE, metavar="N",
+                       help="query embeddings kept so that a repeated query skips the encoder (0: off; default: "
+                       f"{DEFAULT_QUERY_CACHE_SIZE})")
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     _add_runtime(serve)
 
@@ -300,6 +310,8 @@ def run_serve(args: argparse.Namespace) -> int:
         precision=args.precision,
         max_concurrent_model_calls=args.max_concurrent_model_calls,
         model_queue_timeout_s=args.model_queue_timeout,
+        threads_per_call=args.threads_per_call,
+        query_cache_size=args.query_cache_size,
     )
     if settings.api_key is None and not is_loopback(args.host):
         if not args.insecure:

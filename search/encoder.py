@@ -3,12 +3,18 @@
 Pooling follows the sonoisa/sentence-t5-base-ja-mean-tokens model card exactly: the mean of the last hidden
 states over the attention mask (EOS included, padding excluded), then L2 normalization so that the inner
 product is the cosine similarity.
+
+Speed (benchmarks/encode.py measures each lever against the model card's loop): texts are sorted by token
+length and cut into batches under a token budget, so padding is minimal and the matrix multiplications are
+large; T5 encoders run through `search.fast_t5` (fused q/k/v, position bias combined with the mask once per
+batch) in bf16 on hardware with native bf16, or in int8 (dynamic quantization) when asked for.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +30,10 @@ from search.models import load_pretrained, local_model_dir
 
 T5_FAMILY = {"t5", "mt5", "umt5", "longt5"}
 DEFAULT_MAX_LENGTH = 128
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+# Padded tokens per batch: large enough for efficient matrix multiplications, small enough that the
+# (batch, heads, L, L) attention tensors stay in cache-friendly sizes on a CPU.
+DEFAULT_BATCH_TOKENS = 4096
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -53,9 +62,15 @@ def cpu_supports_bf16() -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """Pick bf16 where the hardware runs it natively (T5 overflows in fp16, so fp16 is never chosen)."""
+    """Pick bf16 where the hardware runs it natively (T5 overflows in fp16, so fp16 is never chosen).
+
+    int8 (dynamic quantization of the linear layers) is never automatic: its accuracy depends on the model's
+    weights, so it is an explicit choice, measured by benchmarks/encode.py.
+    """
     if precision not in PRECISIONS:
         raise SearchError(f"Unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
+    if precision == "int8" and device.type != "cpu":
+        raise SearchError("precision int8 (dynamic quantization) runs on the CPU only: use bf16 or fp32 on a GPU")
     if precision != "auto":
         return precision
     if device.type == "cuda":
@@ -99,6 +114,7 @@ class Encoder:
         max_length: int = DEFAULT_MAX_LENGTH,
         batch_size: int = 32,
         precision: str = "auto",
+        batch_tokens: int = DEFAULT_BATCH_TOKENS,
     ) -> None:
         if max_length < 8:
             raise SearchError(f"max_length must be at least 8 tokens, got {max_length}")
@@ -110,10 +126,13 @@ class Encoder:
         self.precision = resolve_precision(precision, self.device)
         self.max_length = max_length
         self.batch_size = batch_size
+        self.batch_tokens = max(batch_tokens, max_length)
         config = load_pretrained(AutoConfig, model)
         self.tokenizer = load_pretrained(AutoTokenizer, model)
         self._model_class = T5EncoderModel if config.model_type in T5_FAMILY else AutoModel
         self._model: torch.nn.Module | None = None
+        self._forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+        self._load_lock = threading.Lock()
         self.dimension = int(config.d_model if config.model_type in T5_FAMILY else config.hidden_size)
         self.lowercase = bool(_sentence_bert_config(model).get("do_lower_case", False))
 
@@ -121,8 +140,41 @@ class Encoder:
     def model(self) -> torch.nn.Module:
         """Weights load on first use: chunking needs only the tokenizer, a no-change rebuild needs neither."""
         if self._model is None:
-            self._model = load_pretrained(self._model_class, self.model_id).to(self.device).eval()
+            # Two threads loading the same weights at once crash inside transformers: load once, under a lock.
+            with self._load_lock:
+                if self._model is None:
+                    model = load_pretrained(self._model_class, self.model_id).to(self.device).eval()
+                    self._forward = self._make_forward(model)
+                    self._model = model  # last: a loaded model always has its forward function
         return self._model
+
+    def _make_forward(self, model: torch.nn.Module) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """(input_ids, attention_mask) -> float32 last hidden states, in the chosen precision.
+
+        fp32 keeps the Hugging Face forward pass, exactly the model card's computation. bf16 and int8 use
+        search.fast_t5 for T5 encoders (the bf16 weights replace the fp32 ones in `model`, so memory shrinks
+        rather than grows); other architectures get autocast (bf16) or quantize_dynamic (int8).
+        """
+        from search import fast_t5
+
+        try:
+            if self.precision != "fp32" and fast_t5.supports(model):
+                fast = fast_t5.FastT5Encoder(
+                    model,
+                    dtype=torch.bfloat16 if self.precision == "bf16" else torch.float32,
+                    quantize_int8=self.precision == "int8",
+                )
+                return fast.forward
+            if self.precision == "int8":
+                model = fast_t5.quantize_int8_dynamic(model)
+        except ValueError as exc:
+            raise SearchError(f"precision {self.precision}: {exc}; use --precision bf16 or fp32") from exc
+
+        def hugging_face(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            with self._autocast():
+                return model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state.float()
+
+        return hugging_face
 
     @property
     def info(self) -> EncoderInfo:
@@ -154,23 +206,38 @@ class Encoder:
         encoded = self.tokenizer([self.normalize(t) for t in texts], truncation=True, max_length=self.max_length)[
             "input_ids"
         ]
-        # Sorting by length keeps padding (wasted compute) to a minimum within each batch.
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-        with torch.inference_mode(), self._autocast():
-            for start in range(0, len(order), self.batch_size):
-                batch_ids = order[start : start + self.batch_size]
+        _ = self.model
+        forward = self._forward
+        assert forward is not None  # set together with the model
+        with torch.inference_mode():
+            for batch_ids in self._batches([len(x) for x in encoded]):
                 batch = self.tokenizer.pad(
                     {"input_ids": [encoded[i] for i in batch_ids]}, padding="longest", return_tensors="pt"
                 ).to(self.device)
-                hidden = self.model(
-                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-                ).last_hidden_state
-                pooled = mean_pool(hidden.float(), batch["attention_mask"])
+                hidden = forward(batch["input_ids"], batch["attention_mask"])
+                pooled = mean_pool(hidden, batch["attention_mask"])
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
                 out[batch_ids] = pooled.cpu().numpy()
                 if progress is not None:
                     progress(len(batch_ids))
         return out
+
+    def _batches(self, lengths: Sequence[int]) -> list[list[int]]:
+        """Indices in ascending length, cut into batches of at most `batch_size` texts and `batch_tokens`
+        padded tokens: sorting keeps padding (wasted compute) minimal, and short texts share larger batches
+        so the matrix multiplications stay large enough to run near the hardware's peak."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for i in order:
+            # Ascending order: the newcomer is the longest, so it sets the padded length of the batch.
+            if current and (len(current) >= self.batch_size or (len(current) + 1) * lengths[i] > self.batch_tokens):
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+        return batches
 
     def encode_query(self, query: str) -> np.ndarray:
         return self.encode([query])[0]

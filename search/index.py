@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from search.store import Store
-from search.vectors import INDEX_TYPE, VectorIndex, vector_files, vectors_path
+from search.vectors import INDEX_TYPE, VectorIndex, choose_index_type, vector_files, vectors_path
 
 
 @dataclass
@@ -53,8 +53,15 @@ def load_vectors(path: Path) -> VectorIndex | None:
 
 
 def rebuild_vectors(store: Store, dimension: int) -> VectorIndex:
-    """From the embeddings stored in SQLite: no re-encoding needed."""
-    return VectorIndex.from_batches(dimension, store.iter_embeddings())
+    """From the embeddings stored in SQLite: no re-encoding needed.
+
+    The index type follows the passage count (search.vectors.choose_index_type, with the manifest's current
+    type for hysteresis); an IVF index reads the embeddings twice (training sample, then all) rather than
+    holding them all in memory.
+    """
+    count = store.counts()["passages"]
+    current = choose_index_type(count, store.manifest().get("index_type"))
+    return VectorIndex.build(dimension, store.iter_embeddings, count, index_type=current)
 
 
 def open_vectors(store: Store, index_dir: Path, save_repair: bool) -> tuple[VectorIndex, int, bool]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from search import highlight, keyword
 from search.errors import SearchError
 from search.index import open_vectors
 from search.models import is_english_only
+from search.query_cache import DEFAULT_QUERY_CACHE_SIZE, QueryEmbeddingCache
 from search.store import Store
 from search.vectors import VectorIndex
 
@@ -87,9 +88,15 @@ def parse_time(value: str | float | None, field_name: str) -> float | None:
     if value is None or isinstance(value, int | float):
         return value
     try:
-        return datetime.fromisoformat(value).timestamp()
+        parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise SearchError(f"{field_name}: '{value}' is not an ISO date like 2025-04-01 or 2025-04-01T09:00") from exc
+    try:
+        return parsed.timestamp()
+    except (ValueError, OverflowError):
+        # A time without offset is local time, which the platform cannot convert at the calendar's edge
+        # (0001-01-01 raised "year 0 is out of range"): there UTC is as good as any offset.
+        return parsed.replace(tzinfo=timezone.utc).timestamp()
 
 
 @dataclass
@@ -137,11 +144,17 @@ class Searcher:
     """Thread-safe searcher that follows the index's generations (hot reload) without a restart.
 
     Each thread gets its own SQLite connection; the vectors of the current generation are shared and
-    swapped as a whole when a build commits a new generation.
+    swapped as a whole when a build commits a new generation. Query embeddings are cached (search.query_cache,
+    `query_cache_size` entries, 0 to turn it off) and dropped whenever the encoder is swapped.
     """
 
     def __init__(
-        self, index_dir: Path, device: str = "auto", precision: str = "auto", encoder: Encoder | None = None
+        self,
+        index_dir: Path,
+        device: str = "auto",
+        precision: str = "auto",
+        encoder: Encoder | None = None,
+        query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE,
     ) -> None:
         self.index_dir = index_dir
         self.device = device
@@ -150,6 +163,7 @@ class Searcher:
         self._reload_lock = threading.Lock()
         self._encoder = encoder
         self._vectors: tuple[int, VectorIndex] | None = None
+        self.query_cache = QueryEmbeddingCache(query_cache_size)
         self.manifest = self.store.manifest()  # fails early, saying to run `indexer build`, without an index
 
     @property
@@ -171,6 +185,7 @@ class Searcher:
             if self._encoder is None or self._encoder.model_id != model:
                 from search.encoder import Encoder
 
+                self.query_cache.clear()  # the old model's vectors must never answer for the new one
                 self._encoder = Encoder(
                     model,
                     device=self.device,
@@ -219,9 +234,9 @@ class Searcher:
             if mode == "keyword" or not len(vectors):
                 query_vector = None
             elif query_vector is None:
-                query_vector = self.encoder_for(self.manifest).encode_query(query)
+                query_vector = self.query_cache.vector(self.encoder_for(self.manifest), query)
             allowed = None if filters.is_empty() else self._allowed_ids(store, filters)
-            dense = self._dense(vectors, query_vector, depth, allowed) if query_vector is not None else []
+            dense = self._dense(vectors, query_vector, depth, allowed, store) if query_vector is not None else []
             lexical = self._keyword(store, query, depth, filters) if mode != "dense" else []
             ranked = self._fuse(mode, dense, lexical, dense_weight(self.manifest.get("model"), query))
             page = ranked[offset : offset + k]
@@ -261,9 +276,10 @@ class Searcher:
 
     @staticmethod
     def _dense(
-        vectors: VectorIndex, query_vector: np.ndarray, depth: int, allowed: np.ndarray | None
+        vectors: VectorIndex, query_vector: np.ndarray, depth: int, allowed: np.ndarray | None, store: Store
     ) -> list[tuple[int, float]]:
-        return vectors.search(query_vector, depth, allowed)
+        # An approximate (IVF-SQ8) index re-ranks its short list with the exact embeddings stored in SQLite.
+        return vectors.search(query_vector, depth, allowed, exact=store.embeddings_for)
 
     @staticmethod
     def _keyword(store: Store, query: str, depth: int, filters: Filters) -> list[tuple[int, float]]:

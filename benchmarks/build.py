@@ -1,0 +1,222 @@
+"""Build: `indexer build` of the JSQuAD document folder with the random-weight sonoisa model.
+
+Prints one JSON object with, in order:
+1. a full build through the library (indexer.build.build_index, as the CLI calls it): wall time and the share
+   of it spent outside the model's forward pass (the forward pass is timed by wrapping the encoder's model
+   call; everything else — imports excluded, model loading included — counts as outside);
+2. a no-change rebuild, through the library and as a CLI process end to end (`python -m indexer.cli build`,
+   imports included, best and median of `--cli-runs`), and whether that process imported torch or
+   transformers at all (`-X importtime`);
+3. a one-file-changed rebuild (one paragraph of one file rewritten), through the library and the CLI, with
+   the passages it re-encoded against that file's passages and the whole index's.
+The documents are copied to a temporary folder first: the shared data is never modified.
+
+    python benchmarks/build.py --docs ../shared/data/jsquad-docs/docs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # the benchmarks are scripts: their helper sits beside them
+
+common.setup_environment()
+
+
+class ForwardTimer:
+    """Seconds spent inside the encoder's model forward calls."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.calls = 0
+
+    def attach(self, encoder: Any) -> None:
+        _ = encoder.model  # load now: the forward function exists once the weights are loaded
+        forward = getattr(encoder, "_forward", None)
+        if forward is not None:
+            encoder._forward = self._wrap(forward)
+            return
+        # Versions without a separate forward function call the Hugging Face model itself.
+        model = encoder.model
+        model.register_forward_pre_hook(lambda *_: setattr(self, "_began", time.perf_counter()))
+        model.register_forward_hook(lambda *_: self._add(time.perf_counter() - self._began))
+
+    def _add(self, seconds: float) -> None:
+        self.seconds += seconds
+        self.calls += 1
+
+    def _wrap(self, forward: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return forward(*args, **kwargs)
+            finally:
+                self._add(time.perf_counter() - began)
+
+        return timed
+
+
+def library_build(docs: Path, index: Path, model_dir: Path, precision: str) -> dict[str, Any]:
+    from indexer.build import BuildOptions, build_index
+    from search.encoder import Encoder
+
+    timer = ForwardTimer()
+    loaded: dict[str, float] = {}
+
+    def factory() -> Encoder:
+        began = time.perf_counter()
+        encoder = Encoder(str(model_dir), device="cpu", precision=precision)
+        timer.attach(encoder)
+        loaded["model_load_seconds"] = round(time.perf_counter() - began, 2)
+        return encoder
+
+    began = time.perf_counter()
+    summary = build_index(
+        BuildOptions(docs_dir=docs, index_dir=index, model=str(model_dir), precision=precision), factory
+    )
+    seconds = time.perf_counter() - began
+    outside = seconds - timer.seconds
+    return {
+        "seconds": round(seconds, 2),
+        "forward_seconds": round(timer.seconds, 2),
+        "forward_calls": timer.calls,
+        "outside_forward_seconds": round(outside, 2),
+        "outside_forward_share": round(outside / seconds, 3) if seconds else None,
+        **loaded,
+        "files_indexed": summary.files_indexed,
+        "passages_added": summary.passages_added,
+        "passages_encoded": summary.passages_encoded,
+        "passages_reused": summary.passages_reused,
+        "generation": summary.generation,
+    }
+
+
+def cli_build(docs: Path, index: Path, model_dir: Path, precision: str, importtime: bool = False) -> dict[str, Any]:
+    command = [sys.executable]
+    if importtime:
+        command += ["-X", "importtime"]
+    command += ["-m", "indexer.cli", "build", str(docs), "--index", str(index), "--model", str(model_dir)]
+    command += ["--precision", precision, "--json"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    began = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=common.REPO_ROOT, check=False)
+    seconds = time.perf_counter() - began
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"indexer build failed ({done.returncode}): {done.stderr[-2000:]}")
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    out = {"seconds": round(seconds, 3), "passages_encoded": summary["passages_encoded"]}
+    if importtime:
+        modules = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
+        out["imported_torch"] = "torch" in modules
+        out["imported_transformers"] = "transformers" in modules
+        out["imported_faiss"] = "faiss" in modules
+    return out
+
+
+def rewrite_one_paragraph(path: Path, tag: str) -> int:
+    """Change the first paragraph of a file (blank-line separated); returns that file's paragraph count."""
+    paragraphs = path.read_text(encoding="utf-8").split("\n\n")
+    paragraphs[0] = paragraphs[0].rstrip("\n") + f"（改訂{tag}）この段落は変更されました。"
+    path.write_text("\n\n".join(paragraphs), encoding="utf-8")
+    return len([p for p in paragraphs if p.strip()])
+
+
+def passages_of(index: Path, rel: str) -> tuple[int, int]:
+    """(passages of the file `rel`, passages in the index)."""
+    import sqlite3
+
+    with sqlite3.connect(index / "index.sqlite") as conn:
+        total = conn.execute("SELECT count(*) FROM passages").fetchone()[0]
+        mine = conn.execute(
+            "SELECT count(*) FROM passages p JOIN documents d ON d.id = p.document_id WHERE d.path = ?", (rel,)
+        ).fetchone()[0]
+    return int(mine), int(total)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=Path, default=common.DEFAULT_DOCS, help="document folder (copied first)")
+    parser.add_argument("--corpus", type=Path, default=common.DEFAULT_CORPUS, help="tokenizer training text")
+    parser.add_argument("--limit", type=int, default=None, help="index only the first N files (sorted by name)")
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--cli-runs", type=int, default=3, help="no-change CLI rebuilds to time (default 3)")
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    model_dir = common.ensure_model(args.corpus)
+
+    work = Path(tempfile.mkdtemp(prefix="bench-build-", dir=args.work))
+    try:
+        docs = work / "docs"
+        files = sorted(p for p in args.docs.rglob("*") if p.is_file())[: args.limit]
+        for source in files:
+            target = docs / source.relative_to(args.docs)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+        index = work / "index"
+        result: dict[str, Any] = {
+            "benchmark": "build",
+            "docs": str(args.docs),
+            "files": len(files),
+            "bytes": sum(p.stat().st_size for p in files),
+            "model": f"random-weight sonoisa architecture ({model_dir.name})",
+            "precision": args.precision,
+        }
+        result["full_build"] = library_build(docs, index, model_dir, args.precision)
+        result["no_change_rebuild_library"] = library_build(docs, index, model_dir, args.precision)
+        runs = [cli_build(docs, index, model_dir, args.precision) for _ in range(max(1, args.cli_runs))]
+        seconds = [r["seconds"] for r in runs]
+        result["no_change_rebuild_cli"] = {
+            "best_seconds": min(seconds),
+            "median_seconds": round(statistics.median(seconds), 3),
+            "runs": len(runs),
+            "passages_encoded": runs[-1]["passages_encoded"],
+            **{
+                k: v
+                for k, v in cli_build(docs, index, model_dir, args.precision, importtime=True).items()
+                if "imp" in k
+            },
+        }
+        changed = sorted(p for p in docs.rglob("*.txt"))[len(files) // 2]
+        rel = changed.relative_to(docs).as_posix()
+        rewrite_one_paragraph(changed, "1")
+        library = library_build(docs, index, model_dir, args.precision)
+        file_passages, total_passages = passages_of(index, rel)
+        rewrite_one_paragraph(changed, "2")
+        cli = cli_build(docs, index, model_dir, args.precision)
+        full = result["full_build"]
+        result["one_file_changed"] = {
+            "file": rel,
+            "file_passages": file_passages,
+            "index_passages": total_passages,
+            "library": library,
+            "cli_seconds": cli["seconds"],
+            "cli_passages_encoded": cli["passages_encoded"],
+            "encoded_share_of_full_build": round(library["passages_encoded"] / max(1, full["passages_encoded"]), 4),
+            "forward_share_of_full_build": round(library["forward_seconds"] / max(1e-9, full["forward_seconds"]), 4),
+        }
+        result["targets"] = {
+            "outside_forward_le_10pct": full["outside_forward_share"] <= 0.10,
+            "no_change_cli_le_2s": result["no_change_rebuild_cli"]["median_seconds"] <= 2.0,
+        }
+        result["load_average"] = round(os.getloadavg()[0], 2)
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        common.emit(result)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
