@@ -102,6 +102,7 @@ def create_app(settings: ApiSettings, searcher: Searcher | None = None) -> FastA
         app.include_router(router, dependencies=auth, responses=unauthorized)
     # The web page and its assets stay open: the page must load to ask for the key it sends on API calls.
     install_web(app)
+    routes_docs.install_assets(app)  # Swagger UI's own files, so that /docs needs no CDN
     install_error_handlers(app)
 
     # Added innermost first: metrics (outermost) also count what CORS and the body limit answer themselves.

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.schemas import DocumentDetail, DocumentList, PassageDetail
@@ -16,7 +17,18 @@ from api.state import AppState, get_state
 from search import catalog
 from search.retrieval import Searcher
 
-router = APIRouter(tags=["documents"])
+
+def single_valued_query(request: Request) -> None:
+    """`?limit=5&limit=500` is ambiguous (FastAPI would silently take the last value): a 422 instead."""
+    params = request.query_params
+    repeated = sorted({name for name in params if len(params.getlist(name)) > 1})
+    if repeated:
+        raise RequestValidationError(
+            [{"loc": ("query", name), "msg": "give this parameter once", "type": "repeated"} for name in repeated]
+        )
+
+
+router = APIRouter(tags=["documents"], dependencies=[Depends(single_valued_query)])
 
 StateDep = Annotated[AppState, Depends(get_state)]
 

@@ -165,6 +165,9 @@ FINDINGS = [
     ("GET", "/documents/9223372036854775808", None, {}, 422),
     ("GET", "/passages/99999999999999999999", None, {}, 422),
     ("GET", "/documents?offset=9223372036854775807", None, {}, 200),
+    # A repeated parameter was accepted, the last value winning: ambiguous, so refused.
+    ("GET", "/documents?limit=false&limit=10", None, {}, 422),
+    ("GET", "/documents?limit=10&offset=0", None, {}, 200),
     # The schema says integer, and JSON Schema counts 5.0 as one: accepted. Fractions, strings, booleans: 422.
     ("POST", "/search", {"query": "休暇", "k": 5.0, "offset": 0.0}, {}, 200),
     ("POST", "/answer", {"question": "有給休暇", "k": 2.0, "extractive": True}, {}, 200),

@@ -396,8 +396,11 @@ def test_oversized_unicode_is_refused_by_length_not_by_a_crash(env: dict[str, An
 
 # -- authentication --------------------------------------------------------------------------------------
 
-# The only routes that answer without a key; everything else the app serves must refuse.
-OPEN_ROUTES = {("GET", "/health"), ("GET", "/"), ("HEAD", "/"), ("GET", "/static")}
+# The only routes that answer without a key: /health, the web page and its assets, and Swagger UI's own
+# files (public library code; the schema they display stays behind the key). Everything else must refuse.
+OPEN_ROUTES = {("GET", "/health"), ("GET", "/"), ("HEAD", "/"), ("GET", "/static"), ("GET", "/docs-assets")}
+# A file inside each mounted folder, requested for the mount.
+MOUNT_FILES = {"/static": "/static/app.js", "/docs-assets": "/docs-assets/swagger-ui.css"}
 VALID_BODIES = {
     "/search": {"query": "休暇"},
     "/answer": {"question": "有給休暇", "extractive": True},
@@ -407,7 +410,7 @@ VALID_BODIES = {
 
 
 def request(client: TestClient, method: str, url: str, headers: dict[str, Any]) -> httpx.Response:
-    url = "/static/app.js" if url == "/static" else url
+    url = MOUNT_FILES.get(url, url)
     body = VALID_BODIES.get(url) if method == "POST" else None
     return client.request(method, url, json=body, headers=headers)
 
