@@ -97,22 +97,6 @@ class _Item:
     candidate: Candidate
 
 
-def hit_from_row(row: dict[str, Any]) -> Hit:
-    return Hit(
-        passage_id=row["id"],
-        score=0.0,
-        document_id=row["document_id"],
-        path=row["path"],
-        title=row["title"],
-        format=row["format"],
-        heading=row["heading"],
-        text=row["text"],
-        start=row["char_start"],
-        end=row["char_end"],
-        ordinal=row["ordinal"],
-    )
-
-
 def document_passages(searcher: Searcher, path: str) -> list[Hit]:
     """Every passage of one indexed document, in document order."""
     store = searcher.store
@@ -125,7 +109,7 @@ def document_passages(searcher: Searcher, path: str) -> list[Hit]:
             )
         ids = [p.id for p in store.document_passages(documents[path].id)]
         rows = store.passage_rows(ids)
-    return [hit_from_row(rows[i]) for i in ids]
+    return [Hit.from_row(rows[i]) for i in ids]
 
 
 def question_filter(question: str, answer: str, seen: set[str]) -> str | None:

@@ -123,6 +123,24 @@ class Hit:
     dense: LegResult | None = None
     keyword: LegResult | None = None
 
+    @classmethod
+    def from_row(cls, row: dict[str, Any], score: float = 0.0, **extra: Any) -> Hit:
+        """A hit from a `Store.passage_rows` record (passage joined with its document)."""
+        return cls(
+            passage_id=row["id"],
+            score=score,
+            document_id=row["document_id"],
+            path=row["path"],
+            title=row["title"],
+            format=row["format"],
+            heading=row["heading"],
+            text=row["text"],
+            start=row["char_start"],
+            end=row["char_end"],
+            ordinal=row["ordinal"],
+            **extra,
+        )
+
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k not in {"dense", "keyword"}}
         out["highlights"] = [list(s) for s in self.highlights]
@@ -246,18 +264,9 @@ class Searcher:
             row = rows[pid]
             spans = highlight.match_spans(row["text"], query)
             hits.append(
-                Hit(
-                    passage_id=pid,
+                Hit.from_row(
+                    row,
                     score=score,
-                    document_id=row["document_id"],
-                    path=row["path"],
-                    title=row["title"],
-                    format=row["format"],
-                    heading=row["heading"],
-                    text=row["text"],
-                    start=row["char_start"],
-                    end=row["char_end"],
-                    ordinal=row["ordinal"],
                     snippet=highlight.snippet(row["text"], spans),
                     highlights=spans,
                     dense=dense_leg,
