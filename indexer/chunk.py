@@ -47,9 +47,7 @@ def _hard_split(
     start, end = span
     middle = (start + end) // 2
     window = max(1, (end - start) // 4)
-    cut = next(
-        (c for breaks in SPLIT_PREFERENCE for c in _cuts_near(text, start, end, middle, window, breaks)), middle
-    )
+    cut = next((c for breaks in SPLIT_PREFERENCE for c in _cuts_near(text, start, end, middle, window, breaks)), middle)
     left, right = (start, cut), (cut, end)
     left_tokens, right_tokens = count([text[start:cut], text[cut:end]])
     return _hard_split(text, left, left_tokens, max_tokens, count) + _hard_split(

@@ -29,9 +29,7 @@ def default_index() -> Path:
 
 
 def _add_index(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--index", type=Path, default=None, help="index folder (default: $INDEXER_INDEX or ./index)"
-    )
+    parser.add_argument("--index", type=Path, default=None, help="index folder (default: $INDEXER_INDEX or ./index)")
 
 
 def _add_runtime(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave out paths matching")
     build.add_argument("--follow-symlinks", action="store_true", help="follow links that stay inside the folder")
     build.add_argument(
-        "--max-file-mb", type=float, default=50.0, metavar="MB",
+        "--max-file-mb",
+        type=float,
+        default=50.0,
+        metavar="MB",
         help="skip (unread, with a reason) files larger than this (default: 50; 0: no limit)",
     )
     build.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -96,23 +97,49 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     serve.add_argument(
-        "--api-key-file", type=Path, default=None, metavar="FILE",
+        "--api-key-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
         help="file holding the API key clients must send (else $INDEXER_API_KEY, else $INDEXER_API_KEY_FILE)",
     )
     serve.add_argument("--insecure", action="store_true", help="allow a non-loopback --host without an API key")
     serve.add_argument(
-        "--cors-origin", action="append", default=[], metavar="ORIGIN",
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
         help="allow browser calls from this origin (repeatable; else comma-separated $INDEXER_CORS_ORIGINS)",
     )
-    serve.add_argument("--max-concurrent-model-calls", type=int, default=2, metavar="N",
-                       help="searches encoding/ranking at once; others wait (default: 2)")
-    serve.add_argument("--model-queue-timeout", type=float, default=5.0, metavar="SECONDS",
-                       help="how long a search waits for a model slot before a 503 (default: 5)")
-    serve.add_argument("--threads-per-call", type=int, default=None, metavar="N",
-                       help="CPU threads per model call (default: cores / model calls, so they never oversubscribe)")
-    serve.add_argument("--query-cache-size", type=int, default=DEFAULT_QUERY_CACHE_SIZE, metavar="N",
-                       help="query embeddings kept so that a repeated query skips the encoder (0: off; default: "
-                       f"{DEFAULT_QUERY_CACHE_SIZE})")
+    serve.add_argument(
+        "--max-concurrent-model-calls",
+        type=int,
+        default=2,
+        metavar="N",
+        help="searches encoding/ranking at once; others wait (default: 2)",
+    )
+    serve.add_argument(
+        "--model-queue-timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long a search waits for a model slot before a 503 (default: 5)",
+    )
+    serve.add_argument(
+        "--threads-per-call",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads per model call (default: cores / model calls, so they never oversubscribe)",
+    )
+    serve.add_argument(
+        "--query-cache-size",
+        type=int,
+        default=DEFAULT_QUERY_CACHE_SIZE,
+        metavar="N",
+        help="query embeddings kept so that a repeated query skips the encoder (0: off; default: "
+        f"{DEFAULT_QUERY_CACHE_SIZE})",
+    )
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     _add_runtime(serve)
 
@@ -123,16 +150,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="measure retrieval quality on a BEIR-style dataset, end to end")
     evaluate.add_argument("dataset_dir", type=Path, help="folder with corpus.jsonl, queries.jsonl, qrels.tsv")
-    evaluate.add_argument("--mode", default="all", choices=("all", "hybrid", "dense", "keyword"),
-                          help="search mode to score (default: all three)")
+    evaluate.add_argument(
+        "--mode",
+        default="all",
+        choices=("all", "hybrid", "dense", "keyword"),
+        help="search mode to score (default: all three)",
+    )
     evaluate.add_argument(
         "--model",
         default=os.environ.get("INDEXER_MODEL", DEFAULT_EMBEDDING_MODEL),
         help=f"embedding model: hub id or local directory (default: $INDEXER_MODEL or {DEFAULT_EMBEDDING_MODEL})",
     )
     # Not `_add_index`: without --index the evaluation uses a temporary folder, never the user's index.
-    evaluate.add_argument("--index", dest="eval_index", type=Path, default=None,
-                          help="keep the evaluation index in this folder (default: a temporary folder, removed)")
+    evaluate.add_argument(
+        "--index",
+        dest="eval_index",
+        type=Path,
+        default=None,
+        help="keep the evaluation index in this folder (default: a temporary folder, removed)",
+    )
     evaluate.add_argument("--limit", type=int, default=None, metavar="N", help="score only the first N queries")
     evaluate.add_argument("--chunk-tokens", type=int, default=64, help="passage budget in tokens (default: 64)")
     evaluate.add_argument("--chunk-overlap", type=int, default=16, help="overlap between passages in tokens")
@@ -182,8 +218,9 @@ def run_build(args: argparse.Namespace) -> int:
         progress=not args.json and sys.stderr.isatty(),
         max_file_mb=args.max_file_mb if args.max_file_mb > 0 else None,
     )
-    summary = build_index(options, encoder_factory(options.model, args.device, args.precision,
-                                                   args.batch_size, args.max_length))
+    summary = build_index(
+        options, encoder_factory(options.model, args.device, args.precision, args.batch_size, args.max_length)
+    )
     if args.json:
         print(json.dumps(summary.as_dict(), ensure_ascii=False))
     else:
@@ -274,11 +311,16 @@ def run_search(args: argparse.Namespace) -> int:
     if not 1 <= args.k <= 100:
         raise SearchError(f"-k must be between 1 and 100, got {args.k}")
     searcher = Searcher(args.index, device=args.device, precision=args.precision)
-    result = searcher.search(args.query, k=args.k, mode=args.mode, filters=parse_filters(args.filter),
-                             offset=args.offset)
+    result = searcher.search(
+        args.query, k=args.k, mode=args.mode, filters=parse_filters(args.filter), offset=args.offset
+    )
     if args.json:
-        print(json.dumps({"generation": result.generation, "mode": result.mode,
-                          "results": [h.as_dict() for h in result.hits]}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {"generation": result.generation, "mode": result.mode, "results": [h.as_dict() for h in result.hits]},
+                ensure_ascii=False,
+            )
+        )
         return EXIT_OK
     print_hits(args.query, result, searcher.manifest.get("model"))
     return EXIT_OK
@@ -378,15 +420,21 @@ def run_demo(args: argparse.Namespace) -> int:
 
     model, why = demo_model()
     print(f"Embedding model: {model}\n  ({why})\n")
-    options = BuildOptions(docs_dir=args.docs, index_dir=args.index, model=model, device=args.device,
-                           precision=args.precision, progress=sys.stderr.isatty())
+    options = BuildOptions(
+        docs_dir=args.docs,
+        index_dir=args.index,
+        model=model,
+        device=args.device,
+        precision=args.precision,
+        progress=sys.stderr.isatty(),
+    )
     summary = build_index(options, encoder_factory(model, args.device, args.precision))
     print_build_summary(summary.as_dict())
     searcher = Searcher(args.index, device=args.device, precision=args.precision)
     for query in DEMO_QUERIES:
         print()
         print_hits(query, searcher.search(query, k=3, mode="hybrid"), model)
-    print(f"\nTry your own: indexer search \"質問\" --index {args.index}")
+    print(f'\nTry your own: indexer search "質問" --index {args.index}')
     return EXIT_PARTIAL if summary.files_failed else EXIT_OK
 
 
