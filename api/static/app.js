@@ -848,8 +848,11 @@
     score.scrollIntoView({ block: "nearest" });
   }
 
+  /** One CSV cell. Text a spreadsheet would run as a formula (= + - @, tab, CR first: CSV injection) gets a
+   * leading apostrophe, exactly as `indexer quiz --format csv` does, and `read_table` takes it off again. */
   function csvCell(value) {
-    const text = value === null || value === undefined ? "" : String(value);
+    let text = value === null || value === undefined ? "" : String(value);
+    if (typeof value === "string" && /^'*[=+\-@\t\r]/.test(text)) text = `'${text}`;
     return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
   }
 
