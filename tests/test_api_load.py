@@ -21,22 +21,18 @@ import os
 import shutil
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from api_corpus import build, write_corpus
+from serve_process import running_server
 
-from api.settings import ENV_API_KEY, ENV_API_KEY_FILE, ENV_CORS_ORIGINS
 from search.encoder import Encoder
 
 KEY = "load-test-key-" + uuid.uuid4().hex
@@ -45,7 +41,6 @@ CLIENTS = int(os.environ.get("LOAD_TEST_CLIENTS", "16"))
 DURATION_S = float(os.environ.get("LOAD_TEST_SECONDS", "20"))
 WARMUP_REQUESTS = int(os.environ.get("LOAD_TEST_WARMUP", "400"))
 MEMORY_TOLERANCE = 0.10
-STARTUP_TIMEOUT_S = 90
 
 QUERIES = (
     "有給休暇の申請",
@@ -86,12 +81,6 @@ def request_bodies() -> list[dict[str, Any]]:
     return bodies
 
 
-@pytest.fixture(autouse=True)
-def no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (ENV_API_KEY, ENV_API_KEY_FILE, ENV_CORS_ORIGINS):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Encoder) -> Path:
     """The API tests' corpus (51 documents), indexed with the tiny model, which `serve` loads by its path."""
@@ -100,43 +89,6 @@ def index(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Encoder) -> Pa
     assert summary.files_failed == []
     shutil.rmtree(root / "docs")
     return root / "index"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serve(index: Path, log: Path, log_level: str = "info") -> Iterator[tuple[str, int]]:
-    """`indexer serve` on a free loopback port with the key in its environment; yields (base URL, pid)."""
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", ENV_API_KEY: KEY}
-    command = [sys.executable, "-m", "indexer.cli", "serve", "--index", str(index), "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--device", "cpu", "--precision", "fp32", "--log-level", log_level]
-    with open(log, "wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            assert process.poll() is None, f"serve exited with {process.returncode}:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"not ready after {STARTUP_TIMEOUT_S} s:\n{log.read_text()}"
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        yield base, process.pid
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def rss_kib(pid: int) -> int:
@@ -210,7 +162,8 @@ def test_search_under_concurrent_load_has_no_errors_and_bounded_memory(index: Pa
     log = tmp_path / "serve.log"
     bodies = request_bodies()
     assert len(bodies) <= WARMUP_REQUESTS, "the warm-up must send every distinct request at least once"
-    with serve(index, log) as (base, pid):
+    with running_server(index, log, KEY) as server:
+        base, pid = server.base, server.pid
         started_kib = rss_kib(pid)
         warmup = Load(base, bodies)
         warmup.run(CLIENTS, requests=WARMUP_REQUESTS)
@@ -278,7 +231,8 @@ def test_the_real_server_logs_no_key_and_serves_no_file_outside_its_assets(index
     canary = tmp_path / "secret.txt"
     canary.write_text("CANARY-" + uuid.uuid4().hex, encoding="utf-8")
     bodies: list[str] = []
-    with serve(index, log, log_level="debug") as (base, _):
+    with running_server(index, log, KEY, args=("--log-level", "debug")) as server:
+        base = server.base
         with httpx.Client(base_url=base, timeout=30) as http:
             attempts = [({"Authorization": f"Bearer {KEY}"}, 200), ({"X-API-Key": KEY}, 200)]
             attempts += [({"X-API-Key": guess}, 401) for guess in guesses]

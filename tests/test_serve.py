@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from serve_process import running_server
 
 from api.settings import ENV_API_KEY, ENV_API_KEY_FILE, ENV_CORS_ORIGINS, is_loopback, load_settings
 from indexer.cli import main
 from search.errors import SearchError
 
 KEY = "serve-test-key"
-STARTUP_TIMEOUT_S = 60
 
 
 @pytest.fixture(autouse=True)
@@ -40,56 +35,10 @@ def index(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Pat
     return root / "index"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture()
 def server(index: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """`indexer serve` in a child process, with an API key from the environment; yields (base URL, log)."""
-    port = free_port()
-    log = tmp_path / "serve.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", ENV_API_KEY: KEY}
-    command = [
-        sys.executable,
-        "-m",
-        "indexer.cli",
-        "serve",
-        "--index",
-        str(index),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--device",
-        "cpu",
-        "--precision",
-        "fp32",
-    ]
-    with open(log, "wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            assert process.poll() is None, f"serve exited with {process.returncode}:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"not ready after {STARTUP_TIMEOUT_S} s:\n{log.read_text()}"
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        yield base, log
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    with running_server(index, tmp_path / "serve.log", KEY) as running:
+        yield running.base, running.log
 
 
 def test_real_server_answers_health_and_search(server: tuple[str, Path]) -> None:

@@ -22,16 +22,11 @@ import functools
 import io
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import pytest
 from generation_corpus import build, write_documents
 from selenium import webdriver
@@ -42,9 +37,9 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
+from serve_process import Server, running_server
 from tiny_models import make_seq2seq_t5
 
-from api.settings import ENV_API_KEY, ENV_API_KEY_FILE, ENV_CORS_ORIGINS
 from search.encoder import Encoder
 from search.export import read_table
 
@@ -60,7 +55,6 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
 
 KEY = "web-test-key"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "web"
-STARTUP_TIMEOUT_S = 90
 UI_TIMEOUT_S = 30  # a search, a document, an extractive answer
 QUIZ_TIMEOUT_S = 180  # the first quiz loads the question model and the morphological analyser
 LAPTOP = (1280, 900)
@@ -91,58 +85,14 @@ def question_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_seq2seq_t5(tmp_path_factory.mktemp("web-models") / "tiny-qg")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    def __init__(self, base: str, log: Path) -> None:
-        self.base = base
-        self.log = log
-
-
 @pytest.fixture(scope="module")
 def server(index: Path, question_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`indexer serve` in a child process with an API key, exactly as an operator would start it."""
-    port = free_port()
+    """`indexer serve` with an API key, exactly as an operator would start it."""
     log = tmp_path_factory.mktemp("web-server") / "serve.log"
     missing = str(tmp_path_factory.mktemp("web-missing") / "no-generator")
-    # The child gets exactly these settings, whatever key or CORS setting the developer's shell holds.
-    inherited = {k: v for k, v in os.environ.items() if k not in (ENV_API_KEY_FILE, ENV_CORS_ORIGINS)}
-    env = {
-        **inherited,
-        "HF_HUB_OFFLINE": "1",
-        ENV_API_KEY: KEY,
-        "INDEXER_QG_MODEL": str(question_model),
-        "INDEXER_QA_MODEL_JA": missing,
-        "INDEXER_QA_MODEL_EN": missing,
-    }
-    command = [sys.executable, "-m", "indexer.cli", "serve", "--index", str(index), "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--device", "cpu", "--precision", "fp32"]
-    with open(log, "wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            assert process.poll() is None, f"serve exited with {process.returncode}:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"not ready after {STARTUP_TIMEOUT_S} s:\n{log.read_text()}"
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        yield Server(base, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    env = {"INDEXER_QG_MODEL": str(question_model), "INDEXER_QA_MODEL_JA": missing, "INDEXER_QA_MODEL_EN": missing}
+    with running_server(index, log, KEY, env) as running:
+        yield running
 
 
 # -- the browser ---------------------------------------------------------------------------------------
