@@ -338,7 +338,8 @@ async def quiz(body: QuizRequest, state: StateDep) -> dict[str, Any]:
             raise HTTPException(
                 status_code=503,
                 detail=f"Model '{name}' is not available on the server, so quizzes cannot be generated: install it "
-                "or point INDEXER_QG_MODEL (INDEXER_QA_MODEL_JA/EN for verify) at a local copy",
+                "or start the server with --qg-model (--qa-model-ja/--qa-model-en for verify) or INDEXER_QG_MODEL "
+                "(INDEXER_QA_MODEL_JA/EN) pointing at a local copy",
                 headers={"Retry-After": "300"},
             ) from exc
         except GenerationTimeoutError as exc:

@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="query embeddings kept so that a repeated query skips the encoder (0: off; default: "
         f"{DEFAULT_QUERY_CACHE_SIZE})",
     )
+    generation_cli.add_model_flags(serve, qg=True)  # generation models load on the first request using them
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     _add_runtime(serve)
 
@@ -371,13 +372,33 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.routes_generation import configure_generation
     from api.state import load_searcher
+    from search.generation_settings import GenerationSettings, generation_precision
+    from search.seq2seq import model_available
 
     # The API's own log lines (start-up summary, unexpected errors) next to uvicorn's, in the same format.
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
     print(f"Loading the index {settings.index_dir} and its embedding model ...", file=sys.stderr)
     searcher = load_searcher(settings)  # a missing index or model ends here with its message, exit 2
     app = create_app(settings, searcher=searcher)
+    generation = GenerationSettings.from_env(
+        qa_model_ja=args.qa_model_ja,
+        qa_model_en=args.qa_model_en,
+        qg_model=args.qg_model,
+        device=settings.device,
+        precision=generation_precision(settings.precision),
+    )
+    configure_generation(app, generation)
+    # Generation models load on first use (memory); say now, not at the first /quiz, which ones are not here.
+    for flag, model in (("--qa-model-ja", generation.qa_model_ja), ("--qa-model-en", generation.qa_model_en),
+                        ("--qg-model", generation.qg_model)):  # fmt: skip
+        if not model_available(model):
+            print(
+                f"note: {flag} {model} is not on this machine (no local directory, not in the Hugging Face cache): "
+                "requests that need it will download it, or answer 503 when offline",
+                file=sys.stderr,
+            )
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
     print(
         f"Serving http://{shown_host}:{args.port}  (OpenAPI page: /docs; API key "

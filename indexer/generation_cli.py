@@ -25,6 +25,20 @@ def _add_generation(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_model_flags(parser: argparse.ArgumentParser, qg: bool = False, qa_use: str = "") -> None:
+    """--qa-model-ja/--qa-model-en (and --qg-model): the same flags for ask, quiz and serve."""
+    models = [("qg_model", "question generation model")] if qg else []
+    models += [("qa_model_ja", f"Japanese QA model{qa_use}"), ("qa_model_en", f"English QA model{qa_use}")]
+    for name, what in models:
+        default = getattr(GenerationSettings, name)
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            default=None,
+            metavar="ID",
+            help=f"{what}: hub id or local directory (default: ${ENVIRONMENT[name]} or {default})",
+        )
+
+
 def add_parsers(commands: Any, add_index: AddOptions, add_runtime: AddOptions) -> None:
     """Register `ask` and `quiz` on the `indexer` subcommand parser."""
     ask = commands.add_parser("ask", help="answer a question from the index, with citations")
@@ -34,18 +48,7 @@ def add_parsers(commands: Any, add_index: AddOptions, add_runtime: AddOptions) -
     ask.add_argument(
         "--filter", action="append", default=[], metavar="KEY=VALUE", help="same filters as `indexer search`"
     )
-    ask.add_argument(
-        "--qa-model-ja",
-        default=None,
-        metavar="ID",
-        help=f"Japanese QA model (default: ${ENVIRONMENT['qa_model_ja']} or {GenerationSettings.qa_model_ja})",
-    )
-    ask.add_argument(
-        "--qa-model-en",
-        default=None,
-        metavar="ID",
-        help=f"English QA model (default: ${ENVIRONMENT['qa_model_en']} or {GenerationSettings.qa_model_en})",
-    )
+    add_model_flags(ask)
     ask.add_argument("--extractive", action="store_true", help="no generation model: answer with the best sentence")
     _add_generation(ask)
     add_runtime(ask)
@@ -66,14 +69,7 @@ def add_parsers(commands: Any, add_index: AddOptions, add_runtime: AddOptions) -
     quiz.add_argument(
         "--filter", action="append", default=[], metavar="KEY=VALUE", help="filters for --query (as in search)"
     )
-    quiz.add_argument(
-        "--qg-model",
-        default=None,
-        metavar="ID",
-        help=f"question generation model (default: ${ENVIRONMENT['qg_model']} or {GenerationSettings.qg_model})",
-    )
-    quiz.add_argument("--qa-model-ja", default=None, metavar="ID", help="QA model for --verify (Japanese)")
-    quiz.add_argument("--qa-model-en", default=None, metavar="ID", help="QA model for --verify (English)")
+    add_model_flags(quiz, qg=True, qa_use=" for --verify")
     quiz.add_argument("--verify", action="store_true", help="keep only questions the QA model answers correctly")
     quiz.add_argument("--format", default="json", choices=("json", "csv", "tsv"), help="output format (default: json)")
     _add_generation(quiz)

@@ -70,8 +70,12 @@ def model_available(model: str) -> bool:
     if local_model_dir(model) is not None:
         return True
     from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
 
-    return isinstance(try_to_load_from_cache(model, "config.json"), str)
+    try:
+        return isinstance(try_to_load_from_cache(model, "config.json"), str)
+    except HFValidationError:  # neither a directory here nor a valid hub id (a mistyped path, say)
+        return False
 
 
 class Seq2SeqModel:

@@ -55,6 +55,19 @@ def test_real_server_answers_health_and_search(server: tuple[str, Path]) -> None
     assert KEY not in log.read_text(encoding="utf-8", errors="replace")
 
 
+def test_serve_takes_generation_models_by_flag_and_names_the_missing_ones(index: Path, tmp_path: Path) -> None:
+    flag_model, env_model = tmp_path / "flag-qg", tmp_path / "env-qg"  # neither exists
+    log = tmp_path / "serve.log"
+    with running_server(index, log, KEY, {"INDEXER_QG_MODEL": str(env_model)}, ("--qg-model", str(flag_model))) as s:
+        models = httpx.get(f"{s.base}/health", timeout=10).json()["generation_models"]
+        assert models["qg_model"] == "flag-qg" and models["loaded"] == []  # the flag wins over the environment
+        response = httpx.post(f"{s.base}/quiz", json={"query": "休暇", "n": 1}, headers={"X-API-Key": KEY}, timeout=60)
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    detail = response.json()["detail"]
+    assert "'flag-qg'" in detail and "--qg-model" in detail and str(tmp_path) not in detail
+    assert f"note: --qg-model {flag_model} is not on this machine" in log.read_text(encoding="utf-8")
+
+
 def test_serve_refuses_a_public_address_without_a_key(index: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["serve", "--index", str(index), "--host", "0.0.0.0"])
     err = capsys.readouterr().err
