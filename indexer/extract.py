@@ -181,19 +181,38 @@ def _extract_txt(data: bytes, stem: str, rel_path: str) -> Document:
     )
 
 
+# Japanese regulations (規程, 就業規則) are structured as 第N章 > 第N節 > 第N条（title）, each on a line of its
+# own: in plain text that is the only heading structure there is. A line qualifies when the label is followed
+# by nothing, a bracketed title or a short title without sentence punctuation ("第1条 従業員は、…。" is an
+# article's text, not its heading).
+_NUMBER = "[0-9０-９一二三四五六七八九十百千〇]+"
+_ARTICLE_HEADING = re.compile(
+    rf"^[ \t\u3000]*(第{_NUMBER}(章|節|条)(?:の{_NUMBER})?)"
+    r"(?:[ \t\u3000]*[（(][^（()）\n]{1,40}[)）]|[ \t\u3000]+[^。、．，\n]{1,30})?[ \t\u3000]*$"
+)
+_ARTICLE_LEVELS = {"章": 1, "節": 2, "条": 3}
+# A line of only rule characters (━━━━, ＝＝＝, ----) decorates plain text: it separates, it is not content.
+_RULE_LINE = re.compile(r"^[ \t\u3000]*[━─═＝=\-－―—_＿*＊~〜・]{3,}[ \t\u3000]*$")
+
+
 def _paragraph_blocks(text: str) -> Iterator[Block]:
-    """Blank-line separated paragraphs; single newlines stay inside a block."""
+    """Blank-line separated paragraphs (single newlines stay inside a block), under the 章/節/条 headings
+    above them. Heading and rule lines end a paragraph and belong to no block."""
+    headings = HeadingPath()
     start: int | None = None
     end = 0
     for line in _lines(text):
-        if line.content.strip():
+        heading = _ARTICLE_HEADING.match(line.content)
+        if line.content.strip() and not heading and not _RULE_LINE.match(line.content):
             start = line.start if start is None else start
             end = line.end
-        elif start is not None:
-            if block := stripped_block(text, start, end, ""):
-                yield block
-            start = None
-    if start is not None and (block := stripped_block(text, start, end, "")):
+            continue
+        if start is not None and (block := stripped_block(text, start, end, headings.path)):
+            yield block
+        start = None
+        if heading:
+            headings.enter(_ARTICLE_LEVELS[heading.group(2)], line.content.strip())
+    if start is not None and (block := stripped_block(text, start, end, headings.path)):
         yield block
 
 

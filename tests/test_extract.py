@@ -96,6 +96,24 @@ def test_txt_paragraphs(tmp_path: Path) -> None:
     ]
 
 
+def test_txt_regulation_articles_become_headings(tmp_path: Path) -> None:
+    text = (
+        "就業規則\n\n━━━━━━━━━━\n第3章　休暇\n━━━━━━━━━━\n"
+        "第20条（年次有給休暇）\n① 6か月勤務した者には10日を付与する。\n② 半日単位でも取得できる。\n\n"
+        "第20条の2 (特別休暇)\n入社時に3日を付与する。\n"
+        "第21条 従業員は、この章の休暇を申請できる。\n\n"  # an article's text, not a heading
+        "第4章 賃金\n\n賃金は月末に支払う。\n"
+    )
+    document = extract_document(write(tmp_path, "就業規則.txt", text, "cp932"), "人事/就業規則.txt")
+    assert document.text == text
+    assert blocks(document) == [
+        ("", "就業規則"),
+        ("第3章　休暇 > 第20条（年次有給休暇）", "① 6か月勤務した者には10日を付与する。\n② 半日単位でも取得できる。"),
+        ("第3章　休暇 > 第20条の2 (特別休暇)", "入社時に3日を付与する。\n第21条 従業員は、この章の休暇を申請できる。"),
+        ("第4章 賃金", "賃金は月末に支払う。"),
+    ]
+
+
 def test_txt_sample_paragraphs() -> None:
     sample = Path(__file__).parent / "fixtures" / "encodings" / "sample_sjis.txt"
     document = extract_document(sample, "sample_sjis.txt")
