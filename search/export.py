@@ -47,6 +47,8 @@ def guard_formula(cell: Any) -> Any:
 
 
 def unguard_formula(cell: str) -> str:
+    """Undo guard_formula: exactly one apostrophe comes off, and only where guard_formula put one, so a cell
+    that began with apostrophes of its own keeps them."""
     return cell[1:] if cell.startswith("'") and cell.lstrip("'").startswith(FORMULA_STARTS) else cell
 
 
@@ -80,13 +82,24 @@ def read_table(text: str, fmt: str = "csv") -> list[dict[str, Any]]:
         raise SearchError(f"Not a quiz table: missing columns {', '.join(sorted(missing))}")
     rows: list[dict[str, Any]] = []
     for guarded in reader:
-        raw = {name: unguard_formula(value) for name, value in guarded.items()}
-        options = [raw[f"option_{i}"] for i in range(1, MAX_OPTIONS + 1) if raw[f"option_{i}"] != ""]
-        row: dict[str, Any] = {name: raw[name] for name in COLUMNS if not name.startswith("option_")}
-        for name in _INTS:
-            row[name] = int(row[name])
-        row["verified"] = {"": None, "true": True, "false": False}[row["verified"]]
-        row["options"] = options
-        row["distractors"] = [o for o in options if o != row["answer"]]
-        rows.append(row)
+        # Only the known columns: a spreadsheet may add cells past them (DictReader files those under None).
+        raw = {name: unguard_formula(guarded.get(name) or "") for name in COLUMNS}
+        try:
+            rows.append(_row(raw))
+        except (ValueError, KeyError) as exc:
+            raise SearchError(
+                f"Quiz table line {reader.line_num}: {exc}; passage_id, start, end, answer_start and answer_end "
+                "must be whole numbers and verified must be true, false or empty"
+            ) from exc
     return rows
+
+
+def _row(raw: dict[str, str]) -> dict[str, Any]:
+    options = [raw[f"option_{i}"] for i in range(1, MAX_OPTIONS + 1) if raw[f"option_{i}"] != ""]
+    row: dict[str, Any] = {name: raw[name] for name in COLUMNS if not name.startswith("option_")}
+    for name in _INTS:
+        row[name] = int(row[name])
+    row["verified"] = {"": None, "true": True, "false": False}[row["verified"]]
+    row["options"] = options
+    row["distractors"] = [o for o in options if o != row["answer"]]
+    return row

@@ -330,3 +330,14 @@ def test_export_makes_formula_cells_inert_and_reads_them_back(fmt: str) -> None:
         hostile[1:5],
         hostile[5],
     )
+
+
+def test_import_tolerates_extra_cells_and_names_the_line_of_a_bad_one() -> None:
+    good = quiz_question("十日", "number").as_dict()
+    table = write_table([good], "csv")
+    header, row = table.splitlines()
+    # Cells a spreadsheet user added past the known columns are ignored.
+    assert read_table(f"{header}\n{row},メモ,\n", "csv") == read_table(table, "csv")
+    edited = write_table([good, {**good, "passage_id": "七"}], "csv")
+    with pytest.raises(SearchError, match=r"line 3: .*must be whole numbers"):
+        read_table(edited, "csv")
