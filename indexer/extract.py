@@ -181,39 +181,71 @@ def _extract_txt(data: bytes, stem: str, rel_path: str) -> Document:
     )
 
 
-# Japanese regulations (規程, 就業規則) are structured as 第N章 > 第N節 > 第N条（title）, each on a line of its
-# own: in plain text that is the only heading structure there is. A line qualifies when the label is followed
-# by nothing, a bracketed title or a short title without sentence punctuation ("第1条 従業員は、…。" is an
-# article's text, not its heading).
+# Japanese regulations (規程, 就業規則) and statutes are structured as 第N編 > 第N章 > 第N節 > 第N款 > 第N条, with
+# 附則 at the end. In plain text these lines are the only heading structure there is:
+# - a division line (編/章/節/款) holds only its label and a short title ("第3章　休暇", "第1章 総則（第1条―第5条）");
+# - an article's title is bracketed, on its line ("第20条（年次有給休暇）") or as a caption on the line above
+#   ("（目的）" then "第1条　この規則は、…", as in the MHLW model rules and e-Gov statutes);
+# - an article line may carry its text ("第1条　この規則は、…"): it enters the heading path and starts a block.
+# "第2条において定める…" (no space or bracket after the label) is a sentence citing an article, not an article.
+_SPACE = "[ \t\u3000]"
 _NUMBER = "[0-9０-９一二三四五六七八九十百千〇]+"
-_ARTICLE_HEADING = re.compile(
-    rf"^[ \t\u3000]*(第{_NUMBER}(章|節|条)(?:の{_NUMBER})?)"
-    r"(?:[ \t\u3000]*[（(][^（()）\n]{1,40}[)）]|[ \t\u3000]+[^。、．，\n]{1,30})?[ \t\u3000]*$"
+_BRACKETED = r"[（(][^（()）\n]{1,40}[)）]"
+_DIVISION_HEADING = re.compile(
+    rf"^{_SPACE}*第{_NUMBER}(編|章|節|款)(?:の{_NUMBER})*(?:{_SPACE}*{_BRACKETED}|{_SPACE}+[^。．\n]{{1,30}}?)?{_SPACE}*$"
 )
-_ARTICLE_LEVELS = {"章": 1, "節": 2, "条": 3}
+_SUPPLEMENTARY_HEADING = re.compile(rf"^{_SPACE}*[附付]{_SPACE}*則(?:{_SPACE}*{_BRACKETED})?{_SPACE}*$")
+_ARTICLE = re.compile(
+    rf"^{_SPACE}*(第{_NUMBER}条(?:の{_NUMBER})*)(?:{_SPACE}*(?P<title>{_BRACKETED})(?P<after_title>.*)|(?P<body>(?:{_SPACE}.*)?))$"
+)
+_CAPTION = re.compile(rf"^{_SPACE}*([（(][^（()）\n]{{1,20}}[)）]){_SPACE}*$")
+_LEVELS = {"編": 1, "章": 2, "節": 3, "款": 4, "条": 5}
 # A line of only rule characters (━━━━, ＝＝＝, ----) decorates plain text: it separates, it is not content.
 _RULE_LINE = re.compile(r"^[ \t\u3000]*[━─═＝=\-－―—_＿*＊~〜・]{3,}[ \t\u3000]*$")
 
 
 def _paragraph_blocks(text: str) -> Iterator[Block]:
-    """Blank-line separated paragraphs (single newlines stay inside a block), under the 章/節/条 headings
-    above them. Heading and rule lines end a paragraph and belong to no block."""
+    """Blank-line separated paragraphs (single newlines stay inside a block), under the 編/章/節/款/条 and 附則
+    headings above them. Heading-only and rule lines end a paragraph and belong to no block."""
     headings = HeadingPath()
     start: int | None = None
     end = 0
-    for line in _lines(text):
-        heading = _ARTICLE_HEADING.match(line.content)
-        if line.content.strip() and not heading and not _RULE_LINE.match(line.content):
-            start = line.start if start is None else start
-            end = line.end
-            continue
+    # The last line if it was a caption such as "（目的）": its text, where it ended, and the paragraph before it.
+    caption: tuple[str, int, int | None, int] | None = None
+
+    def flush() -> Iterator[Block]:
+        nonlocal start
         if start is not None and (block := stripped_block(text, start, end, headings.path)):
             yield block
         start = None
-        if heading:
-            headings.enter(_ARTICLE_LEVELS[heading.group(2)], line.content.strip())
-    if start is not None and (block := stripped_block(text, start, end, headings.path)):
-        yield block
+
+    for line in _lines(text):
+        content = line.content
+        article = _ARTICLE.match(content)
+        division = _DIVISION_HEADING.match(content) or _SUPPLEMENTARY_HEADING.match(content)
+        title = article.group("title") if article else None
+        if article and not title and caption is not None and caption[1] + 1 == line.start:
+            # The caption on the line above is this article's title: take it back out of the paragraph.
+            title, _, start, end = caption
+        caption = None
+        if article or division:
+            yield from flush()
+            if division:
+                level = _LEVELS[division.group(1)] if division.re is _DIVISION_HEADING else 1
+                headings.enter(level, content.strip())
+                continue
+            assert article is not None
+            headings.enter(_LEVELS["条"], article.group(1) + (title or ""))
+            if not (article.group("after_title") or article.group("body") or "").strip():
+                continue  # the article's label alone: its text follows on the next lines
+        elif not content.strip() or _RULE_LINE.match(content):
+            yield from flush()
+            continue
+        elif captioned := _CAPTION.match(content):
+            caption = (captioned.group(1), line.end, start, end)
+        start = line.start if start is None else start
+        end = line.end
+    yield from flush()
 
 
 # --- markdown -----------------------------------------------------------------------------------
