@@ -374,6 +374,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from api.app import create_app
     from api.routes_generation import configure_generation
     from api.state import load_searcher
+    from search.generation_settings import ENVIRONMENT as GENERATION_ENVIRONMENT
     from search.generation_settings import GenerationSettings, generation_precision
     from search.seq2seq import model_available
 
@@ -390,15 +391,18 @@ def run_serve(args: argparse.Namespace) -> int:
         precision=generation_precision(settings.precision),
     )
     configure_generation(app, generation)
-    # Generation models load on first use (memory); say now, not at the first /quiz, which ones are not here.
-    for flag, model in (("--qa-model-ja", generation.qa_model_ja), ("--qa-model-en", generation.qa_model_en),
-                        ("--qg-model", generation.qg_model)):  # fmt: skip
-        if not model_available(model):
-            print(
-                f"note: {flag} {model} is not on this machine (no local directory, not in the Hugging Face cache): "
-                "requests that need it will download it, or answer 503 when offline",
-                file=sys.stderr,
-            )
+    # Generation models load on first use (memory); say now, not at the first request, which ones are missing.
+    for name in ("qa_model_ja", "qa_model_en", "qg_model"):
+        model = getattr(generation, name)
+        if model_available(model):
+            continue
+        flag, variable = "--" + name.replace("_", "-"), GENERATION_ENVIRONMENT[name]
+        effect = "/quiz answers 503" if name == "qg_model" else "/answer falls back to extractive answers"
+        print(
+            f"note: generation model {model} ({flag} or ${variable}) is neither a local directory nor in the Hugging "
+            f"Face cache: the first request that needs it downloads it; offline, {effect}",
+            file=sys.stderr,
+        )
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
     print(
         f"Serving http://{shown_host}:{args.port}  (OpenAPI page: /docs; API key "

@@ -65,7 +65,8 @@ def test_serve_takes_generation_models_by_flag_and_names_the_missing_ones(index:
     assert response.status_code == 503 and response.headers["Retry-After"]
     detail = response.json()["detail"]
     assert "'flag-qg'" in detail and "--qg-model" in detail and str(tmp_path) not in detail
-    assert f"note: --qg-model {flag_model} is not on this machine" in log.read_text(encoding="utf-8")
+    note = f"note: generation model {flag_model} (--qg-model or $INDEXER_QG_MODEL) is neither a local directory"
+    assert note in log.read_text(encoding="utf-8") and "offline, /quiz answers 503" in log.read_text(encoding="utf-8")
 
 
 def test_serve_refuses_a_public_address_without_a_key(index: Path, capsys: pytest.CaptureFixture[str]) -> None:
