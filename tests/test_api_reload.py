@@ -74,11 +74,13 @@ def test_rebuilds_during_a_stream_of_searches(
                 time.sleep(0.01)
 
         real_encode = tiny_encoder.encode
+        gated_encodes: list[int] = []
 
         def encode_once_searches_moved_on(texts: Sequence[str], progress: Any = None) -> np.ndarray:
             # A tiny model builds faster than a search round trip, so without this gate a build could start
             # and end between two responses. Holding the build until two more searches are answered makes
             # "searches go on while a build runs" a certainty rather than a matter of timing.
+            gated_encodes.append(len(texts))
             answered, deadline = len(responses), time.monotonic() + 30
             while len(responses) < answered + 2:
                 assert time.monotonic() < deadline and streamer.is_alive(), "the search stream stopped"
@@ -110,6 +112,7 @@ def test_rebuilds_during_a_stream_of_searches(
 
     assert not streamer.is_alive()
     during = [sum(start <= t <= end for t in finished_at) for start, end in build_windows]
+    assert len(gated_encodes) == 2, "each rebuild must encode (its changes add passages), or the gate never held"
     assert all(n >= 2 for n in during), f"searches answered during each build: {during}"
     assert "remote.md" not in generations[1] and "remote.md" in generations[2]
     assert "helpdesk.txt" in generations[2] and "helpdesk.txt" not in generations[3]
