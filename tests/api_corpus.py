@@ -10,11 +10,6 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from indexer.build import BuildOptions, BuildSummary, build_index
-from indexer.chunk import ChunkSettings
-from search.encoder import Encoder
 
 RULES = (
     "就業規則\n\n第1条 この規則は従業員に適用されます。\n\n"
@@ -65,17 +60,3 @@ def write_corpus(root: Path) -> Path:
         text = "\n\n".join(t.format(n=n) for t in FILLER_TEMPLATES)
         (root / "filler" / f"f{n:02d}.txt").write_text(text, encoding="utf-8")
     return root
-
-
-def build(docs: Path, index: Path, encoder: Encoder, **overrides: Any) -> BuildSummary:
-    """Index `docs` exactly as `indexer build` does, with the tiny encoder (as tests/test_build.py does)."""
-    options = BuildOptions(
-        docs_dir=docs,
-        index_dir=index,
-        model=encoder.model_id,
-        device="cpu",
-        precision="fp32",
-        chunk=overrides.pop("chunk", ChunkSettings(max_tokens=32, overlap_tokens=0)),
-        **overrides,
-    )
-    return build_index(options, lambda: encoder)

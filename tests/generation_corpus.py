@@ -9,10 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from indexer.build import BuildOptions, BuildSummary, build_index
-from indexer.chunk import ChunkSettings
-from search.encoder import Encoder
-
 FIXTURES = Path(__file__).parent / "fixtures"
 
 DOCUMENTS = {
@@ -36,16 +32,3 @@ def write_documents(root: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text("\n\n".join(lines[first:last]) + "\n", encoding="utf-8")
     return root
-
-
-def build(docs: Path, index: Path, encoder: Encoder, chunk: ChunkSettings | None = None) -> BuildSummary:
-    """Small passages by default (one or two corpus lines each) so that retrieval has choices to make."""
-    options = BuildOptions(
-        docs_dir=docs,
-        index_dir=index,
-        model=encoder.model_id,
-        device="cpu",
-        precision="fp32",
-        chunk=chunk or ChunkSettings(max_tokens=32, overlap_tokens=0),
-    )
-    return build_index(options, lambda: encoder)

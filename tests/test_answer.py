@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from generation_corpus import build, write_documents
+from generation_corpus import write_documents
+from tiny_index import build
 from tiny_models import make_seq2seq_t5, make_seq2seq_t5_english
 
 from indexer.chunk import ChunkSettings

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_corpus import OLD_MTIME, build, write_corpus
+from api_corpus import OLD_MTIME, write_corpus
 from fastapi.testclient import TestClient
+from tiny_index import build
 
 from api import ApiSettings, create_app
 from indexer.cli import main

@@ -32,11 +32,12 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
-from generation_corpus import build, write_documents
+from generation_corpus import write_documents
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 from schemathesis.python import asgi
+from tiny_index import build
 from tiny_models import make_seq2seq_t5
 
 from api import ApiSettings, create_app

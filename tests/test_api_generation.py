@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from generation_corpus import build, write_documents
+from generation_corpus import write_documents
+from tiny_index import build
 from tiny_models import make_seq2seq_t5
 
 from api import ApiSettings, create_app

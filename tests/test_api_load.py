@@ -30,8 +30,9 @@ from typing import Any
 
 import httpx
 import pytest
-from api_corpus import build, write_corpus
+from api_corpus import write_corpus
 from serve_process import running_server
+from tiny_index import build
 
 from search.encoder import Encoder
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from api_corpus import EXPENSE, HELPDESK, RULES, build
+from api_corpus import EXPENSE, HELPDESK, RULES
 from fastapi.testclient import TestClient
+from tiny_index import build
 
 from api import ApiSettings, create_app
 from search.encoder import Encoder

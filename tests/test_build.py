@@ -5,8 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_index import build
 
-from indexer.build import BuildOptions, build_index, build_lock
+from indexer.build import build_lock
 from indexer.chunk import ChunkSettings
 from search.encoder import Encoder
 from search.errors import IndexLockedError
@@ -38,19 +39,6 @@ def docs(tmp_path: Path) -> Path:
     (root / "helpdesk.txt").write_text(HELPDESK, encoding="utf-8")
     (root / "photo.png").write_bytes(b"\x89PNG\r\n")
     return root
-
-
-def build(docs: Path, index: Path, encoder: Encoder, **overrides):
-    options = BuildOptions(
-        docs_dir=docs,
-        index_dir=index,
-        model=encoder.model_id,
-        device="cpu",
-        precision="fp32",
-        chunk=overrides.pop("chunk", ChunkSettings(max_tokens=32, overlap_tokens=0)),
-        **overrides,
-    )
-    return build_index(options, lambda: encoder)
 
 
 def test_first_build_indexes_supported_files(docs: Path, tmp_path: Path, tiny_encoder: Encoder) -> None:

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from generation_corpus import build, write_documents
+from generation_corpus import write_documents
+from tiny_index import build
 from tiny_models import make_seq2seq_t5
 
 from indexer.cli import EXIT_ERROR, EXIT_OK, main

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from api_corpus import build, write_corpus
+from api_corpus import write_corpus
 from fastapi.testclient import TestClient
+from tiny_index import build
 from tiny_models import make_sentence_t5
 
 from api import ApiSettings, create_app

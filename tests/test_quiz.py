@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from generation_corpus import build, write_documents
+from generation_corpus import write_documents
+from tiny_index import build
 from tiny_models import make_seq2seq_t5
 
 from search.candidates import Candidate, extract_candidates

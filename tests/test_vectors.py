@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_index import build
 
-from indexer.build import BuildOptions, build_index
 from indexer.chunk import ChunkSettings
 from search.encoder import Encoder
 from search.index import index_status
@@ -186,15 +186,7 @@ def test_build_chooses_ivf_above_the_threshold_and_stays_consistent(
     docs.mkdir()
     for name, text in TEXTS.items():
         (docs / name).write_text(text, encoding="utf-8")
-    options = BuildOptions(
-        docs_dir=docs,
-        index_dir=index,
-        model=tiny_encoder.model_id,
-        device="cpu",
-        precision="fp32",
-        chunk=ChunkSettings(max_tokens=16, overlap_tokens=0),
-    )
-    summary = build_index(options, lambda: tiny_encoder)
+    summary = build(docs, index, tiny_encoder, chunk=ChunkSettings(max_tokens=16, overlap_tokens=0))
     assert summary.passages_added > 20
     status = index_status(index)
     assert status["index_type"] == IVF_SQ8 and status["consistent"]
@@ -209,7 +201,7 @@ def test_build_chooses_ivf_above_the_threshold_and_stays_consistent(
     # Deleting files removes exactly their passages from the IVF index; SQLite and FAISS stay in step.
     for name in list(TEXTS)[:3]:
         (docs / name).unlink()
-    build_index(options, lambda: tiny_encoder)
+    build(docs, index, tiny_encoder, chunk=ChunkSettings(max_tokens=16, overlap_tokens=0))
     status = index_status(index)
     assert status["consistent"] and status["passages"] == status["vectors"]
     store = Store(index)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from generation_corpus import build, write_documents
+from generation_corpus import write_documents
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
@@ -38,6 +38,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 from serve_process import Server, running_server
+from tiny_index import build
 from tiny_models import make_seq2seq_t5
 
 from search.encoder import Encoder

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from generation_corpus import build, write_documents
+from generation_corpus import write_documents
+from tiny_index import build
 
 from api import ApiSettings, create_app
 from api.routes_web import STATIC_DIR
