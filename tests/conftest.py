@@ -11,7 +11,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from tiny_models import make_sentence_t5
+from tiny_models import make_sentence_t5, make_seq2seq_t5
 
 from search.encoder import Encoder
 from search.models import bundled_minilm_path
@@ -20,6 +20,12 @@ from search.models import bundled_minilm_path
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_sentence_t5(tmp_path_factory.mktemp("models") / "tiny-sentence-t5")
+
+
+@pytest.fixture(scope="session")
+def tiny_seq2seq_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny T5ForConditionalGeneration every answer and quiz test loads (as a QA or QG model)."""
+    return make_seq2seq_t5(tmp_path_factory.mktemp("models") / "tiny-seq2seq")
 
 
 @pytest.fixture(scope="session")

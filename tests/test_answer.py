@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from generation_corpus import write_documents
 from tiny_index import build
-from tiny_models import make_seq2seq_t5, make_seq2seq_t5_english
+from tiny_models import make_seq2seq_t5_english
 
 from indexer.chunk import ChunkSettings
 from search.answer import Answerer
@@ -34,11 +34,6 @@ from search.store import Store
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 MISSING = "/nonexistent/generation-model"
-
-
-@pytest.fixture(scope="module")
-def seq2seq_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_seq2seq_t5(tmp_path_factory.mktemp("gen") / "tiny-seq2seq")
 
 
 @pytest.fixture(scope="module")
@@ -122,15 +117,15 @@ def test_script_detection_by_share_of_kana_and_kanji() -> None:
     assert detect_language("How many days?", "有給休暇は十日付与されます。") == "ja"  # Japanese passages count
 
 
-def test_japanese_question_goes_to_the_japanese_model(searcher: Searcher, seq2seq_dir: Path) -> None:
-    answerer = Answerer(searcher, settings(qa_model_ja=str(seq2seq_dir)))
+def test_japanese_question_goes_to_the_japanese_model(searcher: Searcher, tiny_seq2seq_dir: Path) -> None:
+    answerer = Answerer(searcher, settings(qa_model_ja=str(tiny_seq2seq_dir)))
     result = answerer.answer("有給休暇は何日付与されますか", k=3).as_dict()
     assert set(result) == RESPONSE_KEYS
-    assert result["mode"] == "generative" and result["model"] == str(seq2seq_dir) and result["language"] == "ja"
+    assert result["mode"] == "generative" and result["model"] == str(tiny_seq2seq_dir) and result["language"] == "ja"
     assert result["fallback_reason"] is None
     # A random model's output is noise: either supported by a passage (with citations) or rejected, never both.
     assert result["answerable"] == bool(result["citations"])
-    assert answerer.pool.is_loaded(str(seq2seq_dir)) and not answerer.pool.is_loaded(MISSING)
+    assert answerer.pool.is_loaded(str(tiny_seq2seq_dir)) and not answerer.pool.is_loaded(MISSING)
 
 
 def test_english_question_goes_to_the_english_model(searcher: Searcher, english_seq2seq_dir: Path) -> None:
@@ -147,12 +142,12 @@ def test_unk_guard_refuses_a_model_that_cannot_read_japanese(searcher: Searcher,
     assert caught.value.share > 0.5 and "<unk>" in str(caught.value)
 
 
-def test_unk_guard_measures_characters_not_tokens(english_seq2seq_dir: Path, seq2seq_dir: Path) -> None:
+def test_unk_guard_measures_characters_not_tokens(english_seq2seq_dir: Path, tiny_seq2seq_dir: Path) -> None:
     english = Seq2SeqModel(str(english_seq2seq_dir), device="cpu", precision="fp32")
     # SentencePiece merges the whole Japanese run into one <unk>: by characters it is nearly all unknown.
     assert english.unk_share(["有給休暇は十日付与されます"]) > 0.9
     assert english.unk_share(["Remote work requires approval from your manager."]) == 0.0
-    both = Seq2SeqModel(str(seq2seq_dir), device="cpu", precision="fp32")
+    both = Seq2SeqModel(str(tiny_seq2seq_dir), device="cpu", precision="fp32")
     assert both.unk_share(["有給休暇は十日付与されます", "Remote work requires approval"]) == 0.0
     with pytest.raises(UnreadableInputError, match=DEFAULT_QA_MODEL_EN):
         english.check_readable(["経費精算の締め日は毎月二十五日です"], DEFAULT_QA_MODEL_EN)
@@ -161,14 +156,14 @@ def test_unk_guard_measures_characters_not_tokens(english_seq2seq_dir: Path, seq
 # -- lazy loading and fallback ------------------------------------------------------------------------
 
 
-def test_models_load_on_first_generative_use_only(searcher: Searcher, seq2seq_dir: Path) -> None:
-    answerer = Answerer(searcher, settings(qa_model_ja=str(seq2seq_dir)))
-    model = answerer.pool.get(str(seq2seq_dir))
+def test_models_load_on_first_generative_use_only(searcher: Searcher, tiny_seq2seq_dir: Path) -> None:
+    answerer = Answerer(searcher, settings(qa_model_ja=str(tiny_seq2seq_dir)))
+    model = answerer.pool.get(str(tiny_seq2seq_dir))
     assert not model.loaded, "creating the answerer loads nothing"
     answerer.answer("有給休暇は何日付与されますか", k=3, extractive=True)
     assert not model.loaded, "extractive answers need no generator"
     answerer.answer("有給休暇は何日付与されますか", k=3)
-    assert model.loaded and answerer.pool.get(str(seq2seq_dir)) is model, "loaded once, then shared"
+    assert model.loaded and answerer.pool.get(str(tiny_seq2seq_dir)) is model, "loaded once, then shared"
 
 
 def test_missing_generator_falls_back_to_extractive_and_says_so(searcher: Searcher, index: Path) -> None:
@@ -201,10 +196,10 @@ def fake_generation(monkeypatch: pytest.MonkeyPatch, text: str) -> list[str]:
 
 
 def test_generated_answer_found_in_a_passage_is_cited(
-    searcher: Searcher, index: Path, seq2seq_dir: Path, monkeypatch: pytest.MonkeyPatch
+    searcher: Searcher, index: Path, tiny_seq2seq_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     inputs = fake_generation(monkeypatch, "十日")
-    result = Answerer(searcher, settings(qa_model_ja=str(seq2seq_dir))).answer("有給休暇は何日付与されますか", k=3)
+    result = Answerer(searcher, settings(qa_model_ja=str(tiny_seq2seq_dir))).answer("有給休暇は何日付与されますか", k=3)
     assert inputs[0].startswith("question: 有給休暇は何日付与されますか, context: ")  # the lmqg template
     assert result.answerable and result.answer == "十日" and result.mode == "generative"
     assert "十日" in result.citations[0]["evidence"]["text"]
@@ -212,10 +207,10 @@ def test_generated_answer_found_in_a_passage_is_cited(
 
 
 def test_unsupported_generated_answer_is_not_returned(
-    searcher: Searcher, seq2seq_dir: Path, monkeypatch: pytest.MonkeyPatch
+    searcher: Searcher, tiny_seq2seq_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_generation(monkeypatch, "大阪の本社で三十日")
-    result = Answerer(searcher, settings(qa_model_ja=str(seq2seq_dir))).answer("有給休暇は何日付与されますか", k=3)
+    result = Answerer(searcher, settings(qa_model_ja=str(tiny_seq2seq_dir))).answer("有給休暇は何日付与されますか", k=3)
     assert not result.answerable and result.answer is None and result.citations == []
     assert result.generated_answer == "大阪の本社で三十日" and "not supported" in (result.reason or "")
     assert result.passages, "the closest passages come back instead"
@@ -247,16 +242,16 @@ def test_context_is_cut_to_the_token_limit_but_the_question_is_kept() -> None:
         fit_passages(lambda ps: lmqg_qa_input("長い質問" * 50, "".join(ps)), passages, count, 100)
 
 
-def test_generation_past_the_time_limit_fails_clearly(seq2seq_dir: Path) -> None:
-    model = Seq2SeqModel(str(seq2seq_dir), device="cpu", precision="fp32")
+def test_generation_past_the_time_limit_fails_clearly(tiny_seq2seq_dir: Path) -> None:
+    model = Seq2SeqModel(str(tiny_seq2seq_dir), device="cpu", precision="fp32")
     with pytest.raises(GenerationTimeoutError, match="time limit"):
         model.generate(["有給休暇"], 64, GenerationOptions(max_new_tokens=50, num_beams=1, max_time=1e-6))
     with pytest.raises(InputTooLongError, match="over the limit of 4"):
         model.generate(["有給休暇は十日付与されます"], 4, GenerationOptions(max_new_tokens=2))
 
 
-def test_streaming_yields_text_then_the_full_response(searcher: Searcher, seq2seq_dir: Path) -> None:
-    answerer = Answerer(searcher, settings(qa_model_ja=str(seq2seq_dir)))
+def test_streaming_yields_text_then_the_full_response(searcher: Searcher, tiny_seq2seq_dir: Path) -> None:
+    answerer = Answerer(searcher, settings(qa_model_ja=str(tiny_seq2seq_dir)))
     events = list(answerer.stream("有給休暇は何日付与されますか", k=3))
     assert events[-1]["event"] == "answer" and set(events[-1]["data"]) == RESPONSE_KEYS
     deltas = "".join(e["text"] for e in events[:-1])

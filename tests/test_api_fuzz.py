@@ -38,7 +38,6 @@ from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 from schemathesis.python import asgi
 from tiny_index import build
-from tiny_models import make_seq2seq_t5
 
 from api import ApiSettings, create_app
 from api.routes_generation import configure_generation
@@ -78,14 +77,16 @@ STATUSES: Counter[tuple[str, str]] = Counter()
 
 
 @pytest.fixture(scope="module")
-def fuzz_target(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Encoder) -> Iterator[dict[str, Any]]:
+def fuzz_target(
+    tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Encoder, tiny_seq2seq_dir: Path
+) -> Iterator[dict[str, Any]]:
     """The app with an index, a key and fast generation models, its loaded schema, and the server paths
     that must never reach a client."""
     root = tmp_path_factory.mktemp("fuzz")
     index = root / "index"
     summary = build(write_documents(root / "docs"), index, tiny_encoder)
     assert summary.files_failed == []
-    seq2seq = make_seq2seq_t5(root / "tiny-seq2seq")
+    seq2seq = tiny_seq2seq_dir
     app = create_app(
         ApiSettings(index_dir=index, api_key=KEY, device="cpu", precision="fp32"),
         searcher=Searcher(index, encoder=tiny_encoder),

@@ -13,7 +13,6 @@ import pytest
 from fastapi.testclient import TestClient
 from generation_corpus import write_documents
 from tiny_index import build
-from tiny_models import make_seq2seq_t5
 
 from api import ApiSettings, create_app
 from api.routes_generation import configure_generation, resources
@@ -25,11 +24,6 @@ from search.store import Store
 
 MISSING_QA = "/nonexistent/missing-qa-model"
 MISSING_QG = "/nonexistent/missing-qg-model"
-
-
-@pytest.fixture(scope="module")
-def seq2seq_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_seq2seq_t5(tmp_path_factory.mktemp("gen") / "tiny-seq2seq")
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +79,8 @@ def test_answer_falls_back_to_extractive_when_the_generator_is_missing(index: Pa
     assert "missing-qa-model" in body["fallback_reason"] and "/nonexistent" not in json.dumps(body)
 
 
-def test_answer_generates_with_the_configured_model(index: Path, tiny_encoder: Encoder, seq2seq_dir: Path) -> None:
-    with client(index, tiny_encoder, generation(qa_model_ja=str(seq2seq_dir))) as c:
+def test_answer_generates_with_the_configured_model(index: Path, tiny_encoder: Encoder, tiny_seq2seq_dir: Path) -> None:
+    with client(index, tiny_encoder, generation(qa_model_ja=str(tiny_seq2seq_dir))) as c:
         body = c.post("/answer", json={"question": "有給休暇は何日付与されますか", "k": 3}).json()
         assert body["mode"] == "generative" and body["model"] == "tiny-seq2seq"
         assert body["answerable"] == bool(body["citations"])
@@ -118,8 +112,8 @@ def test_quiz_without_its_model_is_503_naming_the_model(index: Path, tiny_encode
     assert "/nonexistent" not in response.text and response.headers["Retry-After"]
 
 
-def test_quiz_response_and_request_validation(index: Path, tiny_encoder: Encoder, seq2seq_dir: Path) -> None:
-    with client(index, tiny_encoder, generation(qg_model=str(seq2seq_dir))) as c:
+def test_quiz_response_and_request_validation(index: Path, tiny_encoder: Encoder, tiny_seq2seq_dir: Path) -> None:
+    with client(index, tiny_encoder, generation(qg_model=str(tiny_seq2seq_dir))) as c:
         response = c.post("/quiz", json={"document": "人事/就業規則.txt", "n": 2, "multiple_choice": False})
         assert response.status_code == 200, response.text
         body = response.json()
@@ -139,8 +133,8 @@ def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
     return events
 
 
-def test_answer_stream_sends_deltas_then_the_answer(index: Path, tiny_encoder: Encoder, seq2seq_dir: Path) -> None:
-    with client(index, tiny_encoder, generation(qa_model_ja=str(seq2seq_dir))) as c:
+def test_answer_stream_sends_deltas_then_the_answer(index: Path, tiny_encoder: Encoder, tiny_seq2seq_dir: Path) -> None:
+    with client(index, tiny_encoder, generation(qa_model_ja=str(tiny_seq2seq_dir))) as c:
         response = c.post("/answer/stream", json={"question": "有給休暇は何日付与されますか", "k": 3})
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
     events = sse_events(response.text)

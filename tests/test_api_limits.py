@@ -22,7 +22,6 @@ from api_routes import app_routes
 from fastapi.testclient import TestClient
 from generation_corpus import write_documents
 from tiny_index import build
-from tiny_models import make_seq2seq_t5
 
 from api import ApiSettings, create_app
 from api.routes_generation import configure_generation
@@ -38,11 +37,6 @@ AUTH = {"X-API-Key": KEY}
 QUESTION = "有給休暇は何日付与されますか"
 DOCUMENT = "人事/就業規則.txt"
 DEFAULT_BODY_LIMIT = 64 * 1024
-
-
-@pytest.fixture(scope="module")
-def seq2seq_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_seq2seq_t5(tmp_path_factory.mktemp("limits-model") / "tiny-seq2seq")
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +67,8 @@ def client(
 
 
 @pytest.fixture(scope="module")
-def api(index: Path, tiny_encoder: Encoder, seq2seq_dir: Path) -> Iterator[TestClient]:
-    with client(index, tiny_encoder, generation(seq2seq_dir)) as test_client:
+def api(index: Path, tiny_encoder: Encoder, tiny_seq2seq_dir: Path) -> Iterator[TestClient]:
+    with client(index, tiny_encoder, generation(tiny_seq2seq_dir)) as test_client:
         yield test_client
 
 
@@ -88,14 +82,14 @@ def detail_fields(response: Any) -> dict[str, str]:
 
 @pytest.mark.parametrize("limit", [DEFAULT_BODY_LIMIT, 2048])
 def test_every_route_with_a_body_refuses_one_over_the_limit(
-    index: Path, tiny_encoder: Encoder, seq2seq_dir: Path, limit: int
+    index: Path, tiny_encoder: Encoder, tiny_seq2seq_dir: Path, limit: int
 ) -> None:
     """413 with the limit in the message, for a declared Content-Length and for a chunked body that grows
     past it, with or without a key (refused before anything else is read), on every POST route of the app."""
     settings = {} if limit == DEFAULT_BODY_LIMIT else {"max_body_bytes": limit}
     message = {"detail": f"Request body too large: the limit is {limit} bytes"}
     big = json.dumps({"query": "休" * limit}).encode()
-    with client(index, tiny_encoder, generation(seq2seq_dir), **settings) as c:
+    with client(index, tiny_encoder, generation(tiny_seq2seq_dir), **settings) as c:
         posts = [url for method, url in app_routes(c.app) if method == "POST"]
         assert {"/search", "/answer", "/answer/stream", "/quiz"} <= set(posts)
         for url in posts:
@@ -195,7 +189,7 @@ def test_document_pages_are_bounded(api: TestClient, params: dict[str, int], mes
 
 
 def test_busy_generation_gives_503_with_retry_after_on_every_generation_route(
-    index: Path, tiny_encoder: Encoder, seq2seq_dir: Path, monkeypatch: pytest.MonkeyPatch
+    index: Path, tiny_encoder: Encoder, tiny_seq2seq_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One generation slot (the default): while a quiz holds it, /answer, /answer/stream and /quiz wait up to
     the queue timeout, then get 503 + Retry-After with a message; searches and /health are not held up."""
@@ -208,7 +202,7 @@ def test_busy_generation_gives_503_with_retry_after_on_every_generation_route(
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(QuizGenerator, "from_document", slow_quiz)
-    settings = generation(seq2seq_dir)
+    settings = generation(tiny_seq2seq_dir)
     assert settings.max_concurrent == 1
     with client(index, tiny_encoder, settings, queue_timeout_s=0.2) as c:
         first: dict[str, Any] = {}
@@ -240,11 +234,11 @@ def test_busy_generation_gives_503_with_retry_after_on_every_generation_route(
 
 
 def test_the_generation_time_limit_is_a_504_naming_the_limit(
-    index: Path, tiny_encoder: Encoder, seq2seq_dir: Path
+    index: Path, tiny_encoder: Encoder, tiny_seq2seq_dir: Path
 ) -> None:
     """max_time bounds every generate() call; past it the answer or quiz would be cut short, so the client
     gets 504 saying which limit stopped it and how to raise it, with the model named, never its path."""
-    with client(index, tiny_encoder, generation(seq2seq_dir, max_time=1e-6)) as c:
+    with client(index, tiny_encoder, generation(tiny_seq2seq_dir, max_time=1e-6)) as c:
         assert c.get("/health").json()["generation_models"]["max_time_s"] == 1e-6
         for url, body in (
             ("/answer", {"question": QUESTION, "k": 3}),
@@ -254,13 +248,13 @@ def test_the_generation_time_limit_is_a_504_naming_the_limit(
             assert response.status_code == 504, (url, response.text)
             detail = response.json()["detail"]
             assert "stopped at the time limit of 1e-06 s" in detail and "INDEXER_GENERATION_MAX_TIME" in detail
-            assert "'tiny-seq2seq'" in detail and str(seq2seq_dir.parent) not in response.text
+            assert "'tiny-seq2seq'" in detail and str(tiny_seq2seq_dir.parent) not in response.text
         # A stream has sent its 200 before generating: the limit arrives as its last event.
         stream = c.post("/answer/stream", json={"question": QUESTION, "k": 3})
         assert stream.status_code == 200
         last = stream.text.strip().split("\n\n")[-1]
         assert last.startswith("event: error\n"), stream.text
         detail = json.loads(last.split("data: ", 1)[1])["detail"]
-        assert "time limit" in detail and "'tiny-seq2seq'" in detail and str(seq2seq_dir.parent) not in stream.text
+        assert "time limit" in detail and "'tiny-seq2seq'" in detail and str(tiny_seq2seq_dir.parent) not in stream.text
         # The extractive answer needs no generation and is not affected by the limit.
         assert c.post("/answer", json={"question": QUESTION, "extractive": True}).status_code == 200

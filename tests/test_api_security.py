@@ -35,7 +35,6 @@ from api_routes import app_routes
 from fastapi.testclient import TestClient
 from generation_corpus import write_documents
 from tiny_index import build
-from tiny_models import make_seq2seq_t5
 
 from api import ApiSettings, create_app
 from api.routes_generation import configure_generation
@@ -112,7 +111,9 @@ STATUSES: Counter[str] = Counter()
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Encoder) -> Iterator[dict[str, Any]]:
+def env(
+    tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Encoder, tiny_seq2seq_dir: Path
+) -> Iterator[dict[str, Any]]:
     """An app with a key over a small index, a quiz/answer model, and a canary file beside the index."""
     root = tmp_path_factory.mktemp("security")
     canary_text = f"CANARY-{uuid.uuid4().hex}"
@@ -120,7 +121,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Encoder) -> Iter
     index = root / "index"
     summary = build(write_documents(root / "docs"), index, tiny_encoder)
     assert summary.files_failed == []
-    seq2seq = make_seq2seq_t5(root / "tiny-seq2seq")
+    seq2seq = tiny_seq2seq_dir
     app = create_app(
         ApiSettings(index_dir=index, api_key=KEY, device="cpu", precision="fp32"),
         searcher=Searcher(index, encoder=tiny_encoder),

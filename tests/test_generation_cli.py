@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from generation_corpus import write_documents
 from tiny_index import build
-from tiny_models import make_seq2seq_t5
 
 from indexer.cli import EXIT_ERROR, EXIT_OK, main
 from search.encoder import Encoder
@@ -22,11 +21,6 @@ def index(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Encoder) -> Pa
     root = tmp_path_factory.mktemp("cli-gen")
     build(write_documents(root / "docs"), root / "index", tiny_encoder)
     return root / "index"
-
-
-@pytest.fixture(scope="module")
-def qg_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_seq2seq_t5(tmp_path_factory.mktemp("gen") / "tiny-qg")
 
 
 def test_ask_extractive_json(index: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -48,9 +42,9 @@ def test_ask_reports_the_fallback_when_the_model_is_missing(index: Path, capsys:
 
 
 def test_quiz_csv_from_the_environment_model(
-    index: Path, qg_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    index: Path, tiny_seq2seq_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("INDEXER_QG_MODEL", str(qg_dir))
+    monkeypatch.setenv("INDEXER_QG_MODEL", str(tiny_seq2seq_dir))
     args = ["quiz", "--document", "人事/就業規則.txt", "--index", str(index), "-n", "2", "--no-multiple-choice"]
     code = main([*args, "--format", "csv", "--max-new-tokens", "4", *RUNTIME])
     captured = capsys.readouterr()

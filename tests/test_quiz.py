@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from generation_corpus import write_documents
 from tiny_index import build
-from tiny_models import make_seq2seq_t5
 
 from search.candidates import Candidate, extract_candidates
 from search.encoder import Encoder
@@ -157,11 +156,6 @@ def test_unit_and_option_order() -> None:
 
 
 @pytest.fixture(scope="module")
-def qg_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_seq2seq_t5(tmp_path_factory.mktemp("qg") / "tiny-qg")
-
-
-@pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Encoder) -> Path:
     root = tmp_path_factory.mktemp("quiz")
     build(write_documents(root / "docs"), root / "index", tiny_encoder)
@@ -189,11 +183,11 @@ def assert_question_points_at_its_source(index: Path, q: dict[str, Any]) -> None
 
 
 def test_quiz_with_a_real_tiny_model_accounts_for_every_candidate(
-    searcher: Searcher, index: Path, qg_dir: Path
+    searcher: Searcher, index: Path, tiny_seq2seq_dir: Path
 ) -> None:
-    generator = QuizGenerator(searcher, generation_settings(qg_dir), qg_options=FAST_QG)
+    generator = QuizGenerator(searcher, generation_settings(tiny_seq2seq_dir), qg_options=FAST_QG)
     result = generator.from_query("有給休暇", n=3, multiple_choice=False).as_dict()
-    assert result["source"] == {"query": "有給休暇"} and result["model"] == str(qg_dir)
+    assert result["source"] == {"query": "有給休暇"} and result["model"] == str(tiny_seq2seq_dir)
     assert len(result["questions"]) <= 3 and set(result["skipped"]) <= {"empty", "contains_answer", "duplicate"}
     for q in result["questions"]:
         assert q["question"] and q["options"] == [] and q["verified"] is None
@@ -214,10 +208,10 @@ def fake_questions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_multiple_choice_quiz_from_a_document(
-    searcher: Searcher, index: Path, qg_dir: Path, monkeypatch: pytest.MonkeyPatch
+    searcher: Searcher, index: Path, tiny_seq2seq_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     inputs = fake_questions(monkeypatch)
-    generator = QuizGenerator(searcher, generation_settings(qg_dir), qg_options=FAST_QG)
+    generator = QuizGenerator(searcher, generation_settings(tiny_seq2seq_dir), qg_options=FAST_QG)
     result = generator.from_document("人事/就業規則.txt", n=3).as_dict()
     assert result["source"] == {"document": "人事/就業規則.txt"} and result["multiple_choice"]
     assert all(i.startswith("answer: ") and " context: " in i for i in inputs)
@@ -236,7 +230,9 @@ def extract_candidates_in_index(index: Path) -> list[Candidate]:
     return [c for (text,) in store.conn.execute("SELECT text FROM passages") for c in extract_candidates(text)]
 
 
-def test_verification_keeps_only_round_trips(searcher: Searcher, qg_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verification_keeps_only_round_trips(
+    searcher: Searcher, tiny_seq2seq_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def generate(self: Seq2SeqModel, batch: list[str], max_input_tokens: int, options: GenerationOptions) -> list[str]:
         if batch[0].startswith("answer: "):  # question generation: ask about the answer
             return [
@@ -245,7 +241,7 @@ def test_verification_keeps_only_round_trips(searcher: Searcher, qg_dir: Path, m
         return ["十日" for _ in batch]  # the QA model always answers 十日
 
     monkeypatch.setattr(Seq2SeqModel, "generate", generate)
-    generator = QuizGenerator(searcher, generation_settings(qg_dir), qg_options=FAST_QG)
+    generator = QuizGenerator(searcher, generation_settings(tiny_seq2seq_dir), qg_options=FAST_QG)
     result = generator.from_document("人事/就業規則.txt", n=5, multiple_choice=False, verify=True)
     # Every generated question names its own answer: all are dropped before verification.
     assert result.questions == [] and result.skipped.get("contains_answer", 0) > 0
@@ -266,14 +262,14 @@ def test_verification_keeps_only_round_trips(searcher: Searcher, qg_dir: Path, m
     assert result.skipped["not_verified"] >= 1
 
 
-def test_missing_qg_model_and_unknown_document_are_clear_errors(searcher: Searcher, qg_dir: Path) -> None:
+def test_missing_qg_model_and_unknown_document_are_clear_errors(searcher: Searcher, tiny_seq2seq_dir: Path) -> None:
     with pytest.raises(ModelUnavailableError, match="--qg-model DIR") as caught:
         QuizGenerator(searcher, generation_settings(MISSING)).from_query("有給休暇", n=2)
     assert caught.value.model == MISSING
     with pytest.raises(SearchError, match=r"No document 'nope\.txt'"):
-        QuizGenerator(searcher, generation_settings(qg_dir)).from_document("nope.txt")
+        QuizGenerator(searcher, generation_settings(tiny_seq2seq_dir)).from_document("nope.txt")
     with pytest.raises(SearchError, match="n must be"):
-        QuizGenerator(searcher, generation_settings(qg_dir)).from_query("有給休暇", n=0)
+        QuizGenerator(searcher, generation_settings(tiny_seq2seq_dir)).from_query("有給休暇", n=0)
 
 
 # -- export ------------------------------------------------------------------------------------------------

@@ -39,7 +39,6 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 from serve_process import Server, running_server
 from tiny_index import build
-from tiny_models import make_seq2seq_t5
 
 from search.encoder import Encoder
 from search.export import read_table
@@ -82,16 +81,11 @@ def index(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Encoder) -> Pa
 
 
 @pytest.fixture(scope="module")
-def question_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_seq2seq_t5(tmp_path_factory.mktemp("web-models") / "tiny-qg")
-
-
-@pytest.fixture(scope="module")
-def server(index: Path, question_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(index: Path, tiny_seq2seq_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`indexer serve` with an API key, exactly as an operator would start it."""
     log = tmp_path_factory.mktemp("web-server") / "serve.log"
     missing = str(tmp_path_factory.mktemp("web-missing") / "no-generator")
-    env = {"INDEXER_QG_MODEL": str(question_model), "INDEXER_QA_MODEL_JA": missing, "INDEXER_QA_MODEL_EN": missing}
+    env = {"INDEXER_QG_MODEL": str(tiny_seq2seq_dir), "INDEXER_QA_MODEL_JA": missing, "INDEXER_QA_MODEL_EN": missing}
     with running_server(index, log, KEY, env) as running:
         yield running
 
