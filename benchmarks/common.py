@@ -26,7 +26,6 @@ DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_CORPUS = DATA_DIR / "jsquad-retrieval" / "corpus.jsonl"
 DEFAULT_DOCS = DATA_DIR / "jsquad-docs" / "docs"
 MODEL_NAME = "sonoisa-sentence-t5-base-ja-random"
-EXTRA_IDS = 100
 SPIECE_PIECES = 32000
 SEED = 0
 
@@ -85,49 +84,27 @@ def tokenizer_corpus(corpus: Path) -> list[str]:
 
 
 def _train_tokenizer(out_dir: Path, corpus: Path) -> dict[str, Any]:
-    """SentencePiece unigram with T5's ids (pad 0, eos 1, unk 2, no BOS) + 100 extra ids, like sonoisa's.
+    """SentencePiece unigram with T5's ids and 100 extra ids, like sonoisa's, trained on JSQuAD by the same
+    code that makes the test suite's tokenizers (tests/tiny_models.py).
 
     JSQuAD is too small for 32,000 distinct pieces; with hard_vocab_limit off SentencePiece stops where the
     text runs out, and the benchmarks report tokens per passage so that tokens/s keeps its meaning.
     """
     import sentencepiece as spm
 
+    sys.path.insert(0, str(REPO_ROOT / "tests"))
+    from tiny_models import train_sentencepiece
+
     out_dir.mkdir(parents=True, exist_ok=True)
     text_file = out_dir / "tokenizer_corpus.txt"
     text_file.write_text("\n".join(t.replace("\n", " ") for t in tokenizer_corpus(corpus)), encoding="utf-8")
-    spm.SentencePieceTrainer.train(
-        input=str(text_file),
-        model_prefix=str(out_dir / "spiece"),
-        vocab_size=SPIECE_PIECES,
-        model_type="unigram",
-        character_coverage=1.0,
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        hard_vocab_limit=False,
-        minloglevel=2,
-    )
-    (out_dir / "spiece.vocab").unlink()
+    spiece = train_sentencepiece(out_dir, vocab_size=SPIECE_PIECES, corpus=text_file)
     text_file.unlink()
-    (out_dir / "tokenizer_config.json").write_text(
-        json.dumps(
-            {
-                "tokenizer_class": "T5Tokenizer",
-                "extra_ids": EXTRA_IDS,
-                "eos_token": "</s>",
-                "unk_token": "<unk>",
-                "pad_token": "<pad>",
-            }
-        ),
-        encoding="utf-8",
-    )
     # sentence-transformers' config of the real repo: lower-casing applies, and the encoder reads it.
     (out_dir / "sentence_bert_config.json").write_text(
         json.dumps({"max_seq_length": 72, "do_lower_case": True}), encoding="utf-8"
     )
-    pieces = spm.SentencePieceProcessor(model_file=str(out_dir / "spiece.model")).get_piece_size()
-    return {"spiece_pieces": pieces}
+    return {"spiece_pieces": spm.SentencePieceProcessor(model_file=str(spiece)).get_piece_size()}
 
 
 def ensure_model(corpus: Path = DEFAULT_CORPUS, cache_dir: Path = CACHE_DIR) -> Path:

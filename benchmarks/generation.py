@@ -95,18 +95,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quizzes", type=int, default=2, help="warm /quiz calls")
     parser.add_argument("--quiz-n", type=int, default=2, help="questions per quiz (3 candidates each)")
     parser.add_argument("--no-flan", action="store_true", help="skip the FLAN-T5-base server")
-    parser.add_argument(
-        "--server-arg", action="append", default=[], metavar="ARG",
-        help="extra `indexer serve` argument, e.g. --server-arg=--threads-per-call=2 (repeatable)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--server-root", type=Path, default=None,
-        help="source tree to run the server from (default: this checkout), e.g. a copy before a change",
-    )  # fmt: skip
-    parser.add_argument(
-        "--server-env", action="append", default=[], metavar="KEY=VALUE",
-        help="extra server environment, e.g. INDEXER_GENERATION_MAX_NEW_TOKENS=16",
-    )  # fmt: skip
+    serving.add_server_arguments(parser, "--threads-per-call=2")
     return parser.parse_args()
 
 

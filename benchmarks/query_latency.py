@@ -58,17 +58,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeated", type=int, default=100, help="requests of the repeated-query cell")
     parser.add_argument("--k", type=int, default=10, help="results per search")
     parser.add_argument("--no-reference", action="store_true", help="skip the in-process reference")
-    parser.add_argument(
-        "--server-arg", action="append", default=[], metavar="ARG",
-        help="extra `indexer serve` argument, e.g. --server-arg=--max-concurrent-model-calls=1 (repeatable)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--server-root", type=Path, default=None,
-        help="source tree to run the server from (default: this checkout), e.g. a copy before a change",
-    )  # fmt: skip
-    parser.add_argument(
-        "--server-env", action="append", default=[], metavar="KEY=VALUE", help="extra server environment variable"
-    )
+    serving.add_server_arguments(parser, "--max-concurrent-model-calls=1")
     return parser.parse_args()
 
 

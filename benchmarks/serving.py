@@ -8,6 +8,7 @@ read from /proc for that process alone.
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import os
@@ -27,6 +28,23 @@ import common
 DEFAULT_QUERIES = common.DATA_DIR / "jsquad-retrieval" / "queries.jsonl"
 INDEX_NAME = "serving-jsquad-index"  # its own: build.py changes files in its index
 STARTUP_TIMEOUT_S = 300.0
+
+
+def add_server_arguments(parser: argparse.ArgumentParser, example: str) -> None:
+    """--server-arg/--server-root/--server-env: run the server under test with other settings or from another
+    source tree (a copy of the code before a change), so that before and after are measured in one session."""
+    parser.add_argument(
+        "--server-arg", action="append", default=[], metavar="ARG",
+        help=f"extra `indexer serve` argument, e.g. --server-arg={example} (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--server-root", type=Path, default=None,
+        help="source tree to run the server from (default: this checkout), e.g. a copy before a change",
+    )  # fmt: skip
+    parser.add_argument(
+        "--server-env", action="append", default=[], metavar="KEY=VALUE",
+        help="extra server environment variable, e.g. INDEXER_GENERATION_MAX_NEW_TOKENS=16 (repeatable)",
+    )  # fmt: skip
 
 
 def read_questions(path: Path = DEFAULT_QUERIES) -> list[str]:
