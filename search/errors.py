@@ -14,13 +14,22 @@ class ModelUnavailableError(SearchError):
         self.model = model
         self.reason = reason
         self.flag = flag  # the option that names this model (--model, --qa-model-ja, --qg-model, ...)
+        ways = [f"pass a local directory with the model files (config.json, weights, tokenizer): {flag} DIR"]
+        if not _looks_like_path(model):  # a hub id: downloading it elsewhere is the other way
+            ways.append(
+                f"on a machine with internet access run `huggingface-cli download {model}` and copy the\n"
+                "    Hugging Face cache (~/.cache/huggingface/hub, or $HF_HOME) to this machine"
+            )
         super().__init__(
             f"Model '{model}' is not available: {reason}\n"
-            "Provide it in one of these ways:\n"
-            f"  - pass a local directory with the model files (config.json, weights, tokenizer): {flag} DIR\n"
-            f"  - on a machine with internet access run `huggingface-cli download {model}` and copy the\n"
-            "    Hugging Face cache (~/.cache/huggingface/hub, or $HF_HOME) to this machine"
+            + ("Provide it in one of these ways:\n" if len(ways) > 1 else "Provide it:\n")
+            + "\n".join(f"  - {way}" for way in ways)
         )
+
+
+def _looks_like_path(model: str) -> bool:
+    """Hub ids are `name` or `owner/name`; anything else the user typed as a folder."""
+    return model.startswith(("/", ".", "~")) or "\\" in model or model.count("/") > 1
 
 
 class IndexNotFoundError(SearchError):

@@ -79,8 +79,9 @@ def test_unavailable_hub_model_fails_fast_with_instructions() -> None:
 
 
 def test_missing_local_directory_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ModelUnavailableError, match="no such directory"):
+    with pytest.raises(ModelUnavailableError, match="no such directory") as info:
         Encoder(str(tmp_path / "missing-model"), device="cpu")
+    assert "huggingface-cli download" not in str(info.value), "a folder path cannot be downloaded from the hub"
 
 
 def test_real_minilm_ranks_a_paraphrase_above_unrelated_text(minilm_dir: Path) -> None:
