@@ -1,7 +1,7 @@
 """The FastAPI application: routers, middleware and start-up, assembled from one ApiSettings.
 
 Routers stay small and single-purpose; a new feature (answers, quizzes) adds its router to
-PROTECTED_ROUTERS and reaches the shared searcher, model slots and metrics through `api.state.get_state`.
+PROTECTED_ROUTERS and reaches the shared searcher, model slots and metrics through `api.deps.get_state`.
 """
 
 from __future__ import annotations
@@ -15,16 +15,20 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from api import routes_docs, routes_documents, routes_generation, routes_ops, routes_search
 from api.auth import require_api_key
 from api.body_limit import BodySizeLimitMiddleware
 from api.concurrency import ModelSlots, use_compute_threads
+from api.deps import AppState, ensure_loaded, load_searcher
 from api.errors import install_error_handlers
 from api.metrics import ApiMetrics, MetricsMiddleware
-from api.routes_web import install_web
+from api.routes import docs as routes_docs
+from api.routes import documents as routes_documents
+from api.routes import generation as routes_generation
+from api.routes import ops as routes_ops
+from api.routes import search as routes_search
+from api.routes.web import install_web
 from api.settings import ApiSettings
-from api.state import AppState, ensure_loaded, load_searcher
-from search.retrieval import Searcher
+from search.retrieval.searcher import Searcher
 
 log = logging.getLogger("docsearch.api")
 

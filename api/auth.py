@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from api.state import app_state
+from api.deps import app_state
 
 # auto_error=False: a missing header is our 401 with our message, not FastAPI's 403.
 _bearer = HTTPBearer(auto_error=False, description="the API key as a bearer token")

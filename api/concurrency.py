@@ -12,7 +12,7 @@ descheduled: on the 2-core development machine, with other processes busy, encod
 a median 221 ms with 2 threads against 40 ms with 1. A single short query gains little from a second thread
 (18 -> 13 ms on idle cores) compared with what a second slot gains by encoding another query beside it, and
 the CPU time per search stays the same (~21 ms, benchmarks/query_latency.py). FAISS searches one query at a
-time with 1 thread for the same reason (search/vectors.py).
+time with 1 thread for the same reason (search/storage/vectors.py).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from api.concurrency import ModelBusyError
-from api.state import app_state
+from api.deps import app_state
 from search.errors import IndexNotFoundError, ModelUnavailableError, SearchError
 
 log = logging.getLogger("docsearch.api")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from search.errors import SearchError
-from search.query_cache import DEFAULT_QUERY_CACHE_SIZE
+from search.retrieval.query_cache import DEFAULT_QUERY_CACHE_SIZE
 
 ENV_INDEX = "INDEXER_INDEX"
 ENV_API_KEY = "INDEXER_API_KEY"
@@ -36,7 +36,7 @@ class ApiSettings:
     max_body_bytes: int = 64 * 1024
     # Intra-op threads per model call; None: the cores divided by max_concurrent_model_calls (api.concurrency).
     threads_per_call: int | None = None
-    query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE  # query embeddings kept (search.query_cache); 0: off
+    query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE  # query embeddings kept (search.retrieval.query_cache); 0: off
 
     def __post_init__(self) -> None:
         if self.max_concurrent_model_calls < 1:

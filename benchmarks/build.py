@@ -1,7 +1,7 @@
 """Build: `indexer build` of the JSQuAD document folder with the random-weight sonoisa model.
 
 Prints one JSON object with, in order:
-1. a full build through the library (indexer.build.build_index, as the CLI calls it): wall time and the share
+1. a full build through the library (search.ingest.build.build_index, as the CLI calls it): wall time and the share
    of it spent outside the model's forward pass (the forward pass is timed by wrapping the encoder's model
    call; everything else — imports excluded, model loading included — counts as outside);
 2. a no-change rebuild, through the library and as a CLI process end to end (`python -m indexer.cli build`,
@@ -68,8 +68,8 @@ class ForwardTimer:
 
 
 def library_build(docs: Path, index: Path, model_dir: Path, precision: str) -> dict[str, Any]:
-    from indexer.build import BuildOptions, build_index
-    from search.encoder import Encoder
+    from search.ingest.build import BuildOptions, build_index
+    from search.models.encoder import Encoder
 
     timer = ForwardTimer()
     loaded: dict[str, float] = {}

@@ -2,7 +2,7 @@
 
 Prints one JSON object. The reference is sonoisa's model card loop as written there: batches of 8 in input
 order, padding="longest", float32, torch.no_grad, mean pooling, on a T5EncoderModel loaded independently of
-search.encoder. Both sides get the same texts after the project's normalization (NFKC + lower-case, which
+search.models.encoder. Both sides get the same texts after the project's normalization (NFKC + lower-case, which
 the index applies at index and query time), so every difference in the embeddings is numerical.
 
 A second reference, `previous_encoder`, is the project's encoder as it was before these optimizations
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from search.encoder import Encoder
+    from search.models.encoder import Encoder
 
     started = time.perf_counter()
     model_dir = common.ensure_model(args.corpus)

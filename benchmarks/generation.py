@@ -5,7 +5,7 @@ exact architectures (REFERENCE §1) cost the same per token, and are built once 
 
 - `mt5-small-qa`: the shape of lmqg/mt5-small-jaquad-qa (mT5-small: d_model 512, d_ff 1024, 8+8 layers,
   6 heads, gated-gelu, 250,112-token vocabulary, untied lm_head: 300,176,768 parameters), the default
-  Japanese QA model: search/answer.py routes every Japanese question to it.
+  Japanese QA model: search/generation/answer.py routes every Japanese question to it.
 - `flan-t5-base`: FLAN-T5-base (d_model 768, d_ff 2048, 12+12 layers, 12 heads, gated-gelu, untied lm_head,
   untied by hand because transformers 5.x ties it when building from a config: 247,577,856 parameters).
   It is the English QA model; the JSQuAD index is Japanese, so a second server serves it *as the Japanese QA

@@ -163,7 +163,7 @@ def run_reference(index_dir: Path, one_client: dict[str, list[str]], k: int, thr
     """In-process Searcher.search on the 1-client cells' questions, and the encoder alone."""
     import torch
 
-    from search.retrieval import Searcher
+    from search.retrieval.searcher import Searcher
 
     if threads is not None:
         from api.concurrency import use_compute_threads

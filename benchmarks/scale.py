@@ -1,4 +1,4 @@
-"""Scale: every index type search/vectors.py offers, on synthetic normalized 768-d vectors (100k and 1M).
+"""Scale: every index type search/storage/vectors.py offers, on synthetic normalized 768-d vectors (100k and 1M).
 
 Prints one JSON object. For each size and index type: build time (through VectorIndex.build, as
 `indexer build` does), index memory (bytes of the serialized index, and the RSS growth while building it),
@@ -34,10 +34,10 @@ common.setup_environment()
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
 
-from search import vectors as vector_module  # noqa: E402
-from search.vectors import VectorIndex  # noqa: E402
+from search.storage import vectors as vector_module  # noqa: E402
+from search.storage.vectors import VectorIndex  # noqa: E402
 
-# Older versions of search.vectors (before the IVF index) offered the flat index only: measure it the same way.
+# Older versions of search.storage.vectors (before the IVF index) offered the flat index only: measure it the same way.
 FLAT = getattr(vector_module, "FLAT", "flat-ip")
 IVF_SQ8 = getattr(vector_module, "IVF_SQ8", "ivf-sq8-ip")
 
@@ -51,7 +51,7 @@ def build_index(batches: Any, n: int, kind: str) -> VectorIndex:
     if hasattr(VectorIndex, "build"):
         return VectorIndex.build(DIMENSION, batches, n, index_type=kind)
     if kind != FLAT:
-        raise SystemExit(f"this version of search.vectors has no {kind} index")
+        raise SystemExit(f"this version of search.storage.vectors has no {kind} index")
     return VectorIndex.from_batches(DIMENSION, batches())
 
 

@@ -83,7 +83,7 @@ def ensure_index(docs: Path, model_dir: Path, index_dir: Path | None = None, reb
 def _manifest(index_dir: Path) -> dict[str, Any]:
     if not (index_dir / "index.sqlite").is_file():
         return {}
-    from search.store import Store
+    from search.storage.store import Store
 
     store = Store(index_dir)
     try:
@@ -93,7 +93,7 @@ def _manifest(index_dir: Path) -> dict[str, Any]:
 
 
 def index_counts(index_dir: Path) -> dict[str, int]:
-    from search.store import Store
+    from search.storage.store import Store
 
     store = Store(index_dir)
     try:

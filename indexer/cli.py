@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from indexer import generation_cli
+from indexer.commands import generate as generation_cli
 from search.errors import SearchError
-from search.models import DEFAULT_EMBEDDING_MODEL
-from search.query_cache import DEFAULT_QUERY_CACHE_SIZE
+from search.models.hub import DEFAULT_EMBEDDING_MODEL
+from search.retrieval.query_cache import DEFAULT_QUERY_CACHE_SIZE
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -201,8 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from indexer.build import BuildOptions, build_index
-    from indexer.chunk import ChunkSettings
+    from search.ingest.build import BuildOptions, build_index
+    from search.ingest.chunk import ChunkSettings
 
     options = BuildOptions(
         docs_dir=args.docs_dir,
@@ -233,7 +233,7 @@ def encoder_factory(
     model: str, device: str, precision: str, batch_size: int = 32, max_length: int = 128
 ) -> Callable[[], Any]:
     def make() -> Any:
-        from search.encoder import Encoder
+        from search.models.encoder import Encoder
 
         return Encoder(model, device=device, max_length=max_length, batch_size=batch_size, precision=precision)
 
@@ -265,7 +265,7 @@ def print_build_summary(s: dict[str, Any]) -> None:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from search.index import index_status
+    from search.storage.generations import index_status
 
     status = index_status(args.index)
     if args.json:
@@ -282,7 +282,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def parse_filters(items: Sequence[str]) -> Any:
-    from search.retrieval import Filters, parse_time
+    from search.retrieval.searcher import Filters, parse_time
 
     values: dict[str, Any] = {"formats": [], "tags": []}
     for item in items:
@@ -307,7 +307,7 @@ def parse_filters(items: Sequence[str]) -> Any:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from search.retrieval import Searcher
+    from search.retrieval.searcher import Searcher
 
     if not 1 <= args.k <= 100:
         raise SearchError(f"-k must be between 1 and 100, got {args.k}")
@@ -372,11 +372,11 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
-    from api.routes_generation import configure_generation
-    from api.state import load_searcher
-    from search.generation_settings import ENVIRONMENT as GENERATION_ENVIRONMENT
-    from search.generation_settings import GenerationSettings, generation_precision
-    from search.seq2seq import model_available
+    from api.deps import load_searcher
+    from api.routes.generation import configure_generation
+    from search.generation.settings import ENVIRONMENT as GENERATION_ENVIRONMENT
+    from search.generation.settings import GenerationSettings, generation_precision
+    from search.models.seq2seq import model_available
 
     # The API's own log lines (start-up summary, unexpected errors) next to uvicorn's, in the same format.
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
@@ -427,7 +427,7 @@ def demo_model() -> tuple[str, str]:
     """The best embedding model this machine can load without the network, and why it was chosen."""
     from huggingface_hub import try_to_load_from_cache
 
-    from search.models import BUNDLED_MINILM
+    from search.models.hub import BUNDLED_MINILM
 
     if isinstance(try_to_load_from_cache(DEFAULT_EMBEDDING_MODEL, "config.json"), str):
         return DEFAULT_EMBEDDING_MODEL, "the default Japanese Sentence-T5 model, found in the local cache"
@@ -440,8 +440,8 @@ def demo_model() -> tuple[str, str]:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from indexer.build import BuildOptions, build_index
-    from search.retrieval import Searcher
+    from search.ingest.build import BuildOptions, build_index
+    from search.retrieval.searcher import Searcher
 
     model, why = demo_model()
     print(f"Embedding model: {model}\n  ({why})\n")
@@ -467,9 +467,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from indexer.chunk import ChunkSettings
-    from indexer.evaluate import evaluate_dataset, format_report
-    from search.retrieval import MODES
+    from search.evaluation.beir import evaluate_dataset, format_report
+    from search.ingest.chunk import ChunkSettings
+    from search.retrieval.searcher import MODES
 
     report = evaluate_dataset(
         args.dataset_dir,

@@ -26,7 +26,14 @@ import traceback
 
 
 def _warm_imports() -> None:
-    for module in ("torch", "transformers", "indexer.build", "indexer.cli", "search.encoder", "search.retrieval"):
+    for module in (
+        "torch",
+        "transformers",
+        "search.ingest.build",
+        "indexer.cli",
+        "search.models.encoder",
+        "search.retrieval.searcher",
+    ):
         importlib.import_module(module)
     # transformers loads its model classes lazily, on first attribute access.
     from transformers import AutoConfig, AutoModel, AutoTokenizer, T5EncoderModel  # noqa: F401

@@ -13,8 +13,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from tiny_models import make_sentence_t5, make_seq2seq_t5
 
-from search.encoder import Encoder
-from search.models import bundled_minilm_path
+from search.models.encoder import Encoder
+from search.models.hub import bundled_minilm_path
 
 
 @pytest.fixture(scope="session")

@@ -15,22 +15,22 @@ from generation_corpus import write_documents
 from tiny_index import build
 from tiny_models import make_seq2seq_t5_english
 
-from indexer.chunk import ChunkSettings
-from search.answer import Answerer
-from search.encoder import Encoder
 from search.errors import ModelUnavailableError, SearchError
-from search.generation_settings import DEFAULT_QA_MODEL_EN, DEFAULT_QA_MODEL_JA, GenerationSettings
-from search.prompts import fit_passages, flan_qa_input, lmqg_qa_input
-from search.retrieval import Filters, Searcher
-from search.script import detect_language, japanese_share
-from search.seq2seq import (
+from search.generation.answer import Answerer
+from search.generation.prompts import fit_passages, flan_qa_input, lmqg_qa_input
+from search.generation.settings import DEFAULT_QA_MODEL_EN, DEFAULT_QA_MODEL_JA, GenerationSettings
+from search.ingest.chunk import ChunkSettings
+from search.models.encoder import Encoder
+from search.models.seq2seq import (
     GenerationOptions,
     GenerationTimeoutError,
     InputTooLongError,
     Seq2SeqModel,
     UnreadableInputError,
 )
-from search.store import Store
+from search.retrieval.searcher import Filters, Searcher
+from search.storage.store import Store
+from search.text.language import detect_language, japanese_share
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 MISSING = "/nonexistent/generation-model"

@@ -22,9 +22,9 @@ from tiny_index import build
 
 from api import ApiSettings, create_app
 from indexer.cli import main
-from search.encoder import Encoder
 from search.errors import SearchError
-from search.retrieval import RRF_K, Searcher
+from search.models.encoder import Encoder
+from search.retrieval.searcher import RRF_K, Searcher
 
 HIT_KEYS = {
     "passage_id",

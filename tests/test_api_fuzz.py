@@ -40,10 +40,10 @@ from schemathesis.python import asgi
 from tiny_index import build
 
 from api import ApiSettings, create_app
-from api.routes_generation import configure_generation
-from search.encoder import Encoder
-from search.generation_settings import GenerationSettings
-from search.retrieval import Searcher
+from api.routes.generation import configure_generation
+from search.generation.settings import GenerationSettings
+from search.models.encoder import Encoder
+from search.retrieval.searcher import Searcher
 
 KEY = "fuzz-api-key-7f3c"
 AUTH = {"Authorization": f"Bearer {KEY}", "X-API-Key": KEY}

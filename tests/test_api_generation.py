@@ -15,12 +15,12 @@ from generation_corpus import write_documents
 from tiny_index import build
 
 from api import ApiSettings, create_app
-from api.routes_generation import configure_generation, resources
-from search.answer import Answerer
-from search.encoder import Encoder
-from search.generation_settings import GenerationSettings
-from search.retrieval import Searcher
-from search.store import Store
+from api.routes.generation import configure_generation, resources
+from search.generation.answer import Answerer
+from search.generation.settings import GenerationSettings
+from search.models.encoder import Encoder
+from search.retrieval.searcher import Searcher
+from search.storage.store import Store
 
 MISSING_QA = "/nonexistent/missing-qa-model"
 MISSING_QG = "/nonexistent/missing-qg-model"

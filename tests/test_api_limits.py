@@ -24,13 +24,13 @@ from generation_corpus import write_documents
 from tiny_index import build
 
 from api import ApiSettings, create_app
-from api.routes_generation import configure_generation
+from api.routes.generation import configure_generation
 from api.schemas import MAX_K, MAX_QUERY_CHARS
-from search.answer import MAX_K as MAX_ANSWER_K
-from search.encoder import Encoder
-from search.generation_settings import GenerationSettings
-from search.quiz import MAX_N, QuizGenerator
-from search.retrieval import Searcher
+from search.generation.answer import MAX_K as MAX_ANSWER_K
+from search.generation.quiz import MAX_N, QuizGenerator
+from search.generation.settings import GenerationSettings
+from search.models.encoder import Encoder
+from search.retrieval.searcher import Searcher
 
 KEY = "limits-key"
 AUTH = {"X-API-Key": KEY}

@@ -34,7 +34,7 @@ from api_corpus import write_corpus
 from serve_process import running_server
 from tiny_index import build
 
-from search.encoder import Encoder
+from search.models.encoder import Encoder
 
 KEY = "load-test-key-" + uuid.uuid4().hex
 AUTH = {"Authorization": f"Bearer {KEY}"}

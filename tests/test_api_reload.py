@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 from tiny_index import build
 
 from api import ApiSettings, create_app
-from search.encoder import Encoder
-from search.store import Store
+from search.models.encoder import Encoder
+from search.storage.store import Store
 
 NEW_DOC = "# 在宅勤務\n\n在宅勤務の申請は前日までに上長へ行います。休暇と組み合わせることもできます。"
 MODES = ("dense", "keyword", "hybrid")

@@ -37,12 +37,12 @@ from generation_corpus import write_documents
 from tiny_index import build
 
 from api import ApiSettings, create_app
-from api.routes_generation import configure_generation
-from search.encoder import Encoder
-from search.generation_settings import GenerationSettings
-from search.keyword import normalize, tokens
-from search.retrieval import Searcher
-from search.store import DB_NAME
+from api.routes.generation import configure_generation
+from search.generation.settings import GenerationSettings
+from search.models.encoder import Encoder
+from search.retrieval.searcher import Searcher
+from search.storage.store import DB_NAME
+from search.text.keyword import normalize, tokens
 
 KEY = "sec-test-key-5b1e0c"
 AUTH = {"X-API-Key": KEY}

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from tiny_index import build
 
-from indexer.build import build_lock
-from indexer.chunk import ChunkSettings
-from search.encoder import Encoder
 from search.errors import IndexLockedError
-from search.index import index_status
-from search.retrieval import Searcher
-from search.store import Store
-from search.vectors import VectorIndex, vectors_path
+from search.ingest.build import build_lock
+from search.ingest.chunk import ChunkSettings
+from search.models.encoder import Encoder
+from search.retrieval.searcher import Searcher
+from search.storage.generations import index_status
+from search.storage.store import Store
+from search.storage.vectors import VectorIndex, vectors_path
 
 RULES = (
     "就業規則\n\n第1条 この規則は従業員に適用されます。\n\n"
@@ -179,7 +179,7 @@ def test_documents_under_an_unreadable_folder_are_kept(tmp_path: Path, tiny_enco
             raise PermissionError(13, "Permission denied", str(path))
         return real_scandir(path)
 
-    monkeypatch.setattr("indexer.discover.os.scandir", scandir)
+    monkeypatch.setattr("search.ingest.discover.os.scandir", scandir)
     summary = build(docs, tmp_path / "index", tiny_encoder)
     assert summary.files_removed == 0 and summary.files_failed == [{"path": "人事", "reason": "permission denied"}]
     assert index_status(tmp_path / "index")["passages"] == before

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.chunk import ChunkSettings, chunk_document
 from search.documents import Block, Document
 from search.errors import SearchError
-from search.sentences import split_sentences
+from search.ingest.chunk import ChunkSettings, chunk_document
+from search.text.sentences import split_sentences
 
 
 def char_count(texts):

@@ -2,7 +2,7 @@
 
 `test_sigkill_at_random_moments_never_loses_or_corrupts_the_index` kills `indexer build` with SIGKILL until
 24 kills have landed (a random kill that comes after the build ended does not count): during its very
-first build, at each named step of the commit protocol (see `search.crashpoints`), and after random
+first build, at each named step of the commit protocol (see `search.storage.crashpoints`), and after random
 delays, anchored either at the start of the build or a few milliseconds after a step, so kills land
 inside the FAISS write and the SQLite COMMIT too. Every trial
 first changes the corpus (add, edit, delete files; sometimes rewrite a large file, which makes the commit
@@ -39,13 +39,13 @@ from typing import Any
 
 import pytest
 
-from indexer.chunk import ChunkSettings, chunk_document
 from indexer.cli import main
-from indexer.extract import extract_document
-from search.crashpoints import MARKER, PAUSE_AT_ENV, PAUSE_SECONDS_ENV, POINTS, RESUME_FILE_ENV
-from search.encoder import Encoder
 from search.errors import IndexLockedError, IndexNotFoundError
-from search.store import Store
+from search.ingest.chunk import ChunkSettings, chunk_document
+from search.ingest.extract import extract_document
+from search.models.encoder import Encoder
+from search.storage.crashpoints import MARKER, PAUSE_AT_ENV, PAUSE_SECONDS_ENV, POINTS, RESUME_FILE_ENV
+from search.storage.store import Store
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = Path(__file__).resolve().parent / "build_launcher.py"
@@ -458,22 +458,24 @@ def test_second_build_is_refused_and_searches_see_the_previous_generation(
 
 def test_lock_is_taken_before_the_folder_is_walked(tmp_path: Path, tiny_encoder: Encoder, monkeypatch) -> None:
     """A second build must give up at once, not after walking a whole shared drive first."""
-    import indexer.build
+    import search.ingest.build
 
     def walk(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the folder was walked although another build holds the lock")
 
-    monkeypatch.setattr(indexer.build, "discover_files", walk)
-    options = indexer.build.BuildOptions(docs_dir=tmp_path, index_dir=tmp_path / "index", model=tiny_encoder.model_id)
-    with indexer.build.build_lock(tmp_path / "index"), pytest.raises(IndexLockedError):
-        indexer.build.build_index(options, lambda: tiny_encoder)
+    monkeypatch.setattr(search.ingest.build, "discover_files", walk)
+    options = search.ingest.build.BuildOptions(
+        docs_dir=tmp_path, index_dir=tmp_path / "index", model=tiny_encoder.model_id
+    )
+    with search.ingest.build.build_lock(tmp_path / "index"), pytest.raises(IndexLockedError):
+        search.ingest.build.build_index(options, lambda: tiny_encoder)
 
 
 def test_unreadable_or_vanishing_faiss_file_is_rebuilt_not_a_traceback(
     tmp_path: Path, tiny_model_dir: Path, tiny_encoder: Encoder, monkeypatch, capsys
 ) -> None:
-    from search.index import open_vectors
-    from search.vectors import VectorIndex, vectors_path
+    from search.storage.generations import open_vectors
+    from search.storage.vectors import VectorIndex, vectors_path
 
     docs, index = tmp_path / "docs", tmp_path / "index"
     docs.mkdir()

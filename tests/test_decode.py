@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from indexer.decode import ENCODINGS, codec_for_charset, decode_as, decode_text
 from search.errors import UndecodableError
+from search.ingest.decode import ENCODINGS, codec_for_charset, decode_as, decode_text
 
 SAMPLES = Path(__file__).parent / "fixtures" / "encodings"
 EXPECTED = (SAMPLES / "expected.txt").read_text(encoding="utf-8")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from indexer.discover import Discovery, FoundFile, discover_files, path_matches
 from search.errors import SearchError
+from search.ingest.discover import Discovery, FoundFile, discover_files, path_matches
 
 
 def touch(root: Path, rel: str, content: str = "本文") -> Path:
@@ -202,7 +202,7 @@ def test_permission_error_is_reported_not_raised(docs: Path, monkeypatch: pytest
             raise PermissionError(13, "Permission denied", str(path))
         return real_scandir(path)
 
-    monkeypatch.setattr("indexer.discover.os.scandir", scandir)
+    monkeypatch.setattr("search.ingest.discover.os.scandir", scandir)
     discovery = discover_files(docs)
     assert discovery.errors == [("guide", "permission denied")]
     assert not any(rel.startswith("guide/") for rel in rels(discovery))

@@ -8,8 +8,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer, T5EncoderModel
 
-from search.encoder import Encoder, mean_pool
 from search.errors import ModelUnavailableError
+from search.models.encoder import Encoder, mean_pool
 
 TEXTS = [
     "有給休暇は何日ですか",
@@ -20,7 +20,7 @@ TEXTS = [
 
 
 def model_card_embeddings(model_dir: Path, texts: list[str]) -> np.ndarray:
-    """The sonoisa model card's reference loop, written independently of search.encoder."""
+    """The sonoisa model card's reference loop, written independently of search.models.encoder."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = T5EncoderModel.from_pretrained(model_dir).eval()
     out = []

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from indexer.cli import main
-from indexer.evaluate import load_beir
-from search.metrics import dcg, mean, mrr_at_k, ndcg_at_k, recall_at_k
+from search.evaluation.beir import load_beir
+from search.evaluation.metrics import dcg, mean, mrr_at_k, ndcg_at_k, recall_at_k
 
 FIXTURE = Path(__file__).parent / "fixtures" / "beir"
 METRIC_KEYS = {"recall@1", "recall@5", "recall@10", "recall@20", "mrr@10", "ndcg@10"}

@@ -11,9 +11,9 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
-from indexer.extract import SUPPORTED_FORMATS, extract_document, join_cjk_lines
 from search.documents import Document
 from search.errors import ExtractionError, UndecodableError
+from search.ingest.extract import SUPPORTED_FORMATS, extract_document, join_cjk_lines
 
 
 def blocks(document: Document) -> list[tuple[str, str]]:

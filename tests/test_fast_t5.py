@@ -1,4 +1,4 @@
-"""The lean T5 forward pass (search.fast_t5) computes what the Hugging Face encoder computes."""
+"""The lean T5 forward pass (search.models.fast_t5) computes what the Hugging Face encoder computes."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import torch
 from transformers import AutoTokenizer, T5Config, T5EncoderModel
 
-from search.encoder import Encoder
 from search.errors import SearchError
-from search.fast_t5 import FastT5Encoder, supports
+from search.models.encoder import Encoder
+from search.models.fast_t5 import FastT5Encoder, supports
 
 TEXTS = [
     "有給休暇は何日ですか",
@@ -107,7 +107,7 @@ def test_token_budget_batches_do_not_change_vectors(tiny_model_dir: Path) -> Non
 
 
 def test_int8_is_cpu_only() -> None:
-    from search.encoder import resolve_precision
+    from search.models.encoder import resolve_precision
 
     assert resolve_precision("int8", torch.device("cpu")) == "int8"
     with pytest.raises(SearchError, match="CPU only"):

@@ -10,8 +10,8 @@ from generation_corpus import write_documents
 from tiny_index import build
 
 from indexer.cli import EXIT_ERROR, EXIT_OK, main
-from search.encoder import Encoder
-from search.export import read_table
+from search.generation.export import read_table
+from search.models.encoder import Encoder
 
 RUNTIME = ["--device", "cpu", "--precision", "fp32"]
 

@@ -1,6 +1,6 @@
 """Hostile files: bad inputs beside good ones never crash a build and never cost a good file its place.
 
-The rule the build applies (indexer/build.py) and these tests hold it to:
+The rule the build applies (search/ingest/build.py) and these tests hold it to:
 - failed: a file we should have read but could not (binary or undecodable text, corrupt or
   password-protected PDF/DOCX, permission denied, deleted, rewritten or swapped for a link while the build
   ran, a name that is not UTF-8, an unexpected parser error). Exit code 1; the reason names the cause.
@@ -31,7 +31,7 @@ import pypdf
 import pytest
 from reportlab.pdfgen import canvas
 
-import indexer.build
+import search.ingest.build
 from indexer.cli import main
 
 MB = 1 << 20
@@ -184,7 +184,7 @@ def stage_races(monkeypatch: pytest.MonkeyPatch, docs: Path, outside: Path) -> l
     """Permission denial and the races between discovery and reading; returns the paths the build opened."""
     bad = docs / "bad"
     opened: list[str] = []
-    real_os_open, real_discover, real_open = os.open, indexer.build.discover_files, builtins.open
+    real_os_open, real_discover, real_open = os.open, search.ingest.build.discover_files, builtins.open
 
     def os_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
         if isinstance(path, Path) and path.is_relative_to(docs):
@@ -210,8 +210,8 @@ def stage_races(monkeypatch: pytest.MonkeyPatch, docs: Path, outside: Path) -> l
         return handle
 
     monkeypatch.setattr(os, "open", os_open)
-    monkeypatch.setattr(indexer.build, "discover_files", discover)
-    monkeypatch.setattr(indexer.build, "open", build_open, raising=False)
+    monkeypatch.setattr(search.ingest.build, "discover_files", discover)
+    monkeypatch.setattr(search.ingest.build, "open", build_open, raising=False)
     return opened
 
 
@@ -240,7 +240,7 @@ def test_hostile_corpus_is_indexed_without_crash_and_good_files_survive(
     assert code == 1 and "Traceback" not in err, err
     summary = json.loads(out)
 
-    from search.store import Store
+    from search.storage.store import Store
 
     store = Store(Path(index))
     passages = dict(
@@ -295,7 +295,7 @@ def test_size_limit_is_exact_and_checked_again_while_reading(
     (docs / "over-limit.txt").write_bytes(b"b" * (limit + 1))
     (docs / "grows.txt").write_text("あとで大きくなるファイル。", encoding="utf-8")
     assert (docs / "at-limit.txt").stat().st_size == limit
-    real_discover = indexer.build.discover_files
+    real_discover = search.ingest.build.discover_files
 
     def discover(*args: Any, **kwargs: Any) -> Any:
         found = real_discover(*args, **kwargs)
@@ -303,7 +303,7 @@ def test_size_limit_is_exact_and_checked_again_while_reading(
             handle.write(b"c" * (2 * limit))
         return found
 
-    monkeypatch.setattr(indexer.build, "discover_files", discover)
+    monkeypatch.setattr(search.ingest.build, "discover_files", discover)
     args = ["build", str(docs), "--index", str(tmp_path / "index"), "--model", str(tiny_model_dir), "--json"]
     code, out, err = cli(capsys, *args, "--max-file-mb", "0.0625")
     summary = json.loads(out)
@@ -342,7 +342,7 @@ def test_unexpected_parser_error_fails_one_file_only(
     tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     """Any Exception from one file's parser is that file's failure, with its type and message."""
-    import indexer.extract
+    import search.ingest.extract
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -352,7 +352,7 @@ def test_unexpected_parser_error_fails_one_file_only(
     def explode(data: bytes, stem: str, rel: str) -> Any:
         raise AttributeError("'NoneType' object has no attribute 'text'")
 
-    monkeypatch.setitem(indexer.extract._EXTRACTORS, "md", explode)
+    monkeypatch.setitem(search.ingest.extract._EXTRACTORS, "md", explode)
     args = ["build", str(docs), "--index", str(tmp_path / "index"), "--model", str(tiny_model_dir), "--json"]
     code, out, err = cli(capsys, *args)
     summary = json.loads(out)

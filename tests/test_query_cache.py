@@ -2,7 +2,7 @@
 a rebuild with another model never gets the old model's vectors, and the LRU keeps to its size.
 
 The model's forward passes are counted with a forward hook on the token embedding (every forward pass of
-both the Hugging Face path and search.fast_t5 goes through it), so nothing here depends on timing.
+both the Hugging Face path and search.models.fast_t5 goes through it), so nothing here depends on timing.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from tiny_index import build
 from tiny_models import make_sentence_t5
 
 from api import ApiSettings, create_app
-from search.encoder import Encoder
-from search.query_cache import QueryEmbeddingCache, normalize_query
-from search.retrieval import Searcher
+from search.models.encoder import Encoder
+from search.retrieval.query_cache import QueryEmbeddingCache, normalize_query
+from search.retrieval.searcher import Searcher
 
 
 def fresh_encoder(model_dir: Path) -> Encoder:

@@ -12,13 +12,11 @@ import pytest
 from generation_corpus import write_documents
 from tiny_index import build
 
-from search.candidates import Candidate, extract_candidates
-from search.encoder import Encoder
 from search.errors import ModelUnavailableError, SearchError
-from search.export import COLUMNS, read_table, write_table
-from search.generation_settings import GenerationSettings
-from search.prompts import sonoisa_normalize, sonoisa_qg_input
-from search.quiz import (
+from search.generation.candidates import Candidate, extract_candidates
+from search.generation.export import COLUMNS, read_table, write_table
+from search.generation.prompts import sonoisa_normalize, sonoisa_qg_input
+from search.generation.quiz import (
     QuizGenerator,
     QuizQuestion,
     _Item,
@@ -29,9 +27,11 @@ from search.quiz import (
     shuffled_options,
     unit,
 )
-from search.retrieval import Hit, Searcher
-from search.seq2seq import GenerationOptions, Seq2SeqModel
-from search.store import Store
+from search.generation.settings import GenerationSettings
+from search.models.encoder import Encoder
+from search.models.seq2seq import GenerationOptions, Seq2SeqModel
+from search.retrieval.searcher import Hit, Searcher
+from search.storage.store import Store
 
 FAST_QG = GenerationOptions(max_new_tokens=4, num_beams=2, max_time=60.0)
 MISSING = "/nonexistent/qg-model"

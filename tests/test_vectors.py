@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from tiny_index import build
 
-from indexer.chunk import ChunkSettings
-from search.encoder import Encoder
-from search.index import index_status
-from search.retrieval import Filters, Searcher
-from search.store import Store
-from search.vectors import (
+from search.ingest.chunk import ChunkSettings
+from search.models.encoder import Encoder
+from search.retrieval.searcher import Filters, Searcher
+from search.storage.generations import index_status
+from search.storage.store import Store
+from search.storage.vectors import (
     FLAT,
     IVF_SQ8,
     THRESHOLD_ENV,

@@ -40,8 +40,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from serve_process import Server, running_server
 from tiny_index import build
 
-from search.encoder import Encoder
-from search.export import read_table
+from search.generation.export import read_table
+from search.models.encoder import Encoder
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

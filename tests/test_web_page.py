@@ -16,9 +16,9 @@ from generation_corpus import write_documents
 from tiny_index import build
 
 from api import ApiSettings, create_app
-from api.routes_web import STATIC_DIR
-from search.encoder import Encoder
-from search.retrieval import Searcher
+from api.routes.web import STATIC_DIR
+from search.models.encoder import Encoder
+from search.retrieval.searcher import Searcher
 
 KEY = "web-page-test-key"
 # Any absolute URL, or a protocol-relative one in an attribute or CSS url(): the page must need no other host.

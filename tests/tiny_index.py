@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from indexer.build import BuildOptions, BuildSummary, build_index
-from indexer.chunk import ChunkSettings
-from search.encoder import Encoder
+from search.ingest.build import BuildOptions, BuildSummary, build_index
+from search.ingest.chunk import ChunkSettings
+from search.models.encoder import Encoder
 
 SMALL_PASSAGES = ChunkSettings(max_tokens=32, overlap_tokens=0)
 

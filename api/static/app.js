@@ -14,7 +14,7 @@
   const MAX_OFFSET = 1000; // the API's limit on `offset`
   const NEIGHBOURS = 2; // passages shown before and after the opened one
   const CSV_COLUMNS = [
-    // The same columns as `indexer quiz --format csv` (search/export.py), so either file can be re-imported.
+    // The same columns as `indexer quiz --format csv` (search/generation/export.py), so either file can be re-imported.
     "question", "answer", "answer_type", "option_1", "option_2", "option_3", "option_4", "path", "title",
     "passage_id", "start", "end", "answer_start", "answer_end", "verified",
   ];

@@ -1,0 +1,92 @@
+"""Browsing the index: GET /documents, /documents/{id}, /passages/{id}.
+
+These read the SQLite index only (search.storage.catalog), never the indexed folder, so no request can make the
+server open a file; each response comes from one read snapshot, i.e. one generation.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import AppState, get_state
+from api.schemas import DocumentDetail, DocumentList, PassageDetail
+from search.retrieval.searcher import Searcher
+from search.storage import catalog
+
+
+def single_valued_query(request: Request) -> None:
+    """`?limit=5&limit=500` is ambiguous (FastAPI would silently take the last value): a 422 instead."""
+    params = request.query_params
+    repeated = sorted({name for name in params if len(params.getlist(name)) > 1})
+    if repeated:
+        raise RequestValidationError(
+            [{"loc": ("query", name), "msg": "give this parameter once", "type": "repeated"} for name in repeated]
+        )
+
+
+router = APIRouter(tags=["documents"], dependencies=[Depends(single_valued_query)])
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+# SQLite integers are 64-bit: a larger id or offset cannot be bound to a query at all (OverflowError, a 500),
+# so the bound is part of validation and such a request is a 422 like any other malformed number.
+SQLITE_MAX_INT = 2**63 - 1
+
+
+def _snapshot(searcher: Searcher, read: Any) -> Any:
+    """Run `read(store)` inside one read snapshot, returning (generation, value); runs in the thread pool."""
+    store = searcher.store
+    with store.read_snapshot():
+        return store.generation(), read(store)
+
+
+async def _read(state: AppState, read: Any) -> Any:
+    assert state.searcher is not None
+    return await run_in_threadpool(_snapshot, state.searcher, read)
+
+
+@router.get("/documents", response_model=DocumentList)
+async def list_documents(
+    state: StateDep,
+    limit: Annotated[int, Query(ge=1, le=500, description="documents per page")] = 50,
+    offset: Annotated[int, Query(ge=0, le=SQLITE_MAX_INT, description="documents to skip")] = 0,
+) -> DocumentList:
+    """Indexed documents ordered by path, with their passage counts."""
+    generation, (total, documents) = await _read(
+        state, lambda store: (catalog.count_documents(store), catalog.list_documents(store, limit, offset))
+    )
+    return DocumentList.model_validate(
+        {"generation": generation, "total": total, "limit": limit, "offset": offset, "documents": documents}
+    )
+
+
+@router.get("/documents/{document_id}", response_model=DocumentDetail, responses={404: {"description": "no such id"}})
+async def get_document(state: StateDep, document_id: Annotated[int, Path(ge=1, le=SQLITE_MAX_INT)]) -> DocumentDetail:
+    """A document's metadata and all its passages in reading order."""
+
+    def read(store: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        document = catalog.get_document(store, document_id)
+        return document, catalog.document_passages(store, document_id) if document else []
+
+    generation, (document, passages) = await _read(state, read)
+    if document is None:
+        raise HTTPException(status_code=404, detail=f"No document with id {document_id} in the index")
+    return DocumentDetail.model_validate({**document, "generation": generation, "passages": passages})
+
+
+@router.get("/passages/{passage_id}", response_model=PassageDetail, responses={404: {"description": "no such id"}})
+async def get_passage(state: StateDep, passage_id: Annotated[int, Path(ge=1, le=SQLITE_MAX_INT)]) -> PassageDetail:
+    """One passage with the metadata of its document (for citing a search result)."""
+
+    def read(store: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        passage = catalog.get_passage(store, passage_id)
+        return passage, catalog.get_document(store, passage["document_id"]) if passage else None
+
+    generation, (passage, document) = await _read(state, read)
+    if passage is None or document is None:
+        raise HTTPException(status_code=404, detail=f"No passage with id {passage_id} in the index")
+    return PassageDetail.model_validate({**passage, "generation": generation, "document": document})

@@ -1,0 +1,115 @@
+"""Open an index directory's vectors consistently with its SQLite generation, and report its health."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search.storage.store import Store
+from search.storage.vectors import INDEX_TYPE, VectorIndex, choose_index_type, vector_files, vectors_path
+
+
+@dataclass
+class VectorCheck:
+    """How the FAISS file of the current generation compares with the passages in SQLite."""
+
+    generation: int
+    file_present: bool
+    agrees: bool
+    detail: str
+
+
+def check_vectors(store: Store, vectors: VectorIndex | None, generation: int) -> VectorCheck:
+    if vectors is None:
+        if generation == 0 and store.counts()["passages"] == 0:
+            # A first build that stopped before its commit leaves empty tables and, rightly, no FAISS file.
+            return VectorCheck(generation, False, True, "empty index: no build has committed yet")
+        return VectorCheck(generation, False, False, f"vectors.{generation}.faiss is missing or unreadable")
+    stored_ids = np.fromiter((r[0] for r in store.conn.execute("SELECT id FROM passages")), dtype=np.int64)
+    faiss_ids = vectors.ids()
+    if len(stored_ids) != len(faiss_ids):
+        return VectorCheck(
+            generation, True, False, f"SQLite has {len(stored_ids)} passages, FAISS has {len(faiss_ids)} vectors"
+        )
+    if not np.array_equal(np.sort(stored_ids), np.sort(faiss_ids)):
+        return VectorCheck(generation, True, False, "SQLite passage ids and FAISS ids differ")
+    return VectorCheck(generation, True, True, "SQLite and FAISS agree")
+
+
+def load_vectors(path: Path) -> VectorIndex | None:
+    """The FAISS file at `path`, or None when it is missing or unreadable.
+
+    A reader whose snapshot still shows generation N can find vectors.N.faiss deleted between its check and
+    its read (a build committed N+1 and cleaned up): faiss then raises RuntimeError. Treated as missing,
+    the caller rebuilds the vectors from SQLite instead of failing the search.
+    """
+    try:
+        return VectorIndex.load(path) if path.is_file() else None
+    except (RuntimeError, OSError):
+        return None
+
+
+def rebuild_vectors(store: Store, dimension: int) -> VectorIndex:
+    """From the embeddings stored in SQLite: no re-encoding needed.
+
+    The index type follows the passage count (search.storage.vectors.choose_index_type, with the manifest's current
+    type for hysteresis); an IVF index reads the embeddings twice (training sample, then all) rather than
+    holding them all in memory.
+    """
+    count = store.counts()["passages"]
+    current = choose_index_type(count, store.manifest().get("index_type"))
+    return VectorIndex.build(dimension, store.iter_embeddings, count, index_type=current)
+
+
+def open_vectors(store: Store, index_dir: Path, save_repair: bool) -> tuple[VectorIndex, int, bool]:
+    """The vectors of the store's current generation: (vectors, generation, repaired).
+
+    A missing or disagreeing FAISS file is rebuilt from SQLite (and written back when `save_repair`), so a
+    crash between the SQLite commit and the FAISS write never leaves an index that returns wrong passages.
+    Call inside `store.read_snapshot()` when other processes may be writing.
+    """
+    manifest = store.manifest()
+    generation = int(manifest.get("generation", 0))
+    dimension = int(manifest.get("dimension", 0))
+    vectors = load_vectors(vectors_path(index_dir, generation))
+    if vectors is not None and check_vectors(store, vectors, generation).agrees:
+        return vectors, generation, False
+    vectors = rebuild_vectors(store, dimension)
+    if save_repair:
+        vectors.save(index_dir, generation)
+    return vectors, generation, True
+
+
+def index_status(index_dir: Path) -> dict[str, Any]:
+    """Everything `indexer status` shows; read-only."""
+    store = Store(index_dir)
+    try:
+        with store.read_snapshot():
+            manifest = store.manifest()
+            generation = int(manifest.get("generation", 0))
+            vectors = load_vectors(vectors_path(index_dir, generation))
+            check = check_vectors(store, vectors, generation)
+            counts = store.counts()
+    finally:
+        store.close()
+    return {
+        "index": str(index_dir),
+        "documents": counts["documents"],
+        "passages": counts["passages"],
+        "vectors": len(vectors) if vectors is not None else 0,
+        "model": manifest.get("model"),
+        "dimension": manifest.get("dimension"),
+        "pooling": manifest.get("pooling"),
+        "normalization": manifest.get("normalization"),
+        "max_length": manifest.get("max_length"),
+        "chunker": manifest.get("chunker"),
+        "index_type": manifest.get("index_type", INDEX_TYPE),
+        "generation": generation,
+        "built_at": manifest.get("built_at"),
+        "consistent": check.agrees,
+        "consistency": check.detail,
+        "vector_files": sorted(p.name for p in vector_files(index_dir).values()),
+    }
