@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from search.errors import SearchError
-from search.retrieval.searcher import Filters, parse_time
+from search.retrieval.filters import Filters, parse_time
 
 MAX_QUERY_CHARS = 2000
 MAX_K = 100

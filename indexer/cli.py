@@ -282,7 +282,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def parse_filters(items: Sequence[str]) -> Any:
-    from search.retrieval.searcher import Filters, parse_time
+    from search.retrieval.filters import Filters, parse_time
 
     values: dict[str, Any] = {"formats": [], "tags": []}
     for item in items:

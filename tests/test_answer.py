@@ -28,7 +28,8 @@ from search.models.seq2seq import (
     Seq2SeqModel,
     UnreadableInputError,
 )
-from search.retrieval.searcher import Filters, Searcher
+from search.retrieval.filters import Filters
+from search.retrieval.searcher import Searcher
 from search.storage.store import Store
 from search.text.language import detect_language, japanese_share
 

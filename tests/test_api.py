@@ -24,7 +24,8 @@ from api import ApiSettings, create_app
 from indexer.cli import main
 from search.errors import SearchError
 from search.models.encoder import Encoder
-from search.retrieval.searcher import RRF_K, Searcher
+from search.retrieval.fusion import RRF_K
+from search.retrieval.searcher import Searcher
 
 HIT_KEYS = {
     "passage_id",

@@ -41,7 +41,7 @@ from api.routes.generation import configure_generation
 from search.generation.settings import GenerationSettings
 from search.models.encoder import Encoder
 from search.retrieval.searcher import Searcher
-from search.storage.store import DB_NAME
+from search.storage.schema import DB_NAME
 from search.text.keyword import normalize, tokens
 
 KEY = "sec-test-key-5b1e0c"

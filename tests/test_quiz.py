@@ -30,7 +30,8 @@ from search.generation.quiz import (
 from search.generation.settings import GenerationSettings
 from search.models.encoder import Encoder
 from search.models.seq2seq import GenerationOptions, Seq2SeqModel
-from search.retrieval.searcher import Hit, Searcher
+from search.retrieval.results import Hit
+from search.retrieval.searcher import Searcher
 from search.storage.store import Store
 
 FAST_QG = GenerationOptions(max_new_tokens=4, num_beams=2, max_time=60.0)

@@ -15,7 +15,8 @@ from tiny_index import build
 
 from search.ingest.chunk import ChunkSettings
 from search.models.encoder import Encoder
-from search.retrieval.searcher import Filters, Searcher
+from search.retrieval.filters import Filters
+from search.retrieval.searcher import Searcher
 from search.storage.generations import index_status
 from search.storage.store import Store
 from search.storage.vectors import (

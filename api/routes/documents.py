@@ -1,6 +1,6 @@
 """Browsing the index: GET /documents, /documents/{id}, /passages/{id}.
 
-These read the SQLite index only (search.storage.catalog), never the indexed folder, so no request can make the
+These read the SQLite index only (search.storage.store), never the indexed folder, so no request can make the
 server open a file; each response comes from one read snapshot, i.e. one generation.
 """
 
@@ -15,7 +15,6 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import AppState, get_state
 from api.schemas import DocumentDetail, DocumentList, PassageDetail
 from search.retrieval.searcher import Searcher
-from search.storage import catalog
 
 
 def single_valued_query(request: Request) -> None:
@@ -57,7 +56,7 @@ async def list_documents(
 ) -> DocumentList:
     """Indexed documents ordered by path, with their passage counts."""
     generation, (total, documents) = await _read(
-        state, lambda store: (catalog.count_documents(store), catalog.list_documents(store, limit, offset))
+        state, lambda store: (store.count_documents(), store.list_documents(limit, offset))
     )
     return DocumentList.model_validate(
         {"generation": generation, "total": total, "limit": limit, "offset": offset, "documents": documents}
@@ -69,8 +68,8 @@ async def get_document(state: StateDep, document_id: Annotated[int, Path(ge=1, l
     """A document's metadata and all its passages in reading order."""
 
     def read(store: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        document = catalog.get_document(store, document_id)
-        return document, catalog.document_passages(store, document_id) if document else []
+        document = store.get_document(document_id)
+        return document, store.passages_of_document(document_id) if document else []
 
     generation, (document, passages) = await _read(state, read)
     if document is None:
@@ -83,8 +82,8 @@ async def get_passage(state: StateDep, passage_id: Annotated[int, Path(ge=1, le=
     """One passage with the metadata of its document (for citing a search result)."""
 
     def read(store: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        passage = catalog.get_passage(store, passage_id)
-        return passage, catalog.get_document(store, passage["document_id"]) if passage else None
+        passage = store.get_passage(passage_id)
+        return passage, store.get_document(passage["document_id"]) if passage else None
 
     generation, (passage, document) = await _read(state, read)
     if passage is None or document is None:

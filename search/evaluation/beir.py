@@ -28,7 +28,8 @@ from search.errors import SearchError
 from search.evaluation import metrics
 from search.ingest.build import BuildOptions, build_index
 from search.ingest.chunk import ChunkSettings
-from search.retrieval.searcher import MODES, Searcher, SearchResult
+from search.retrieval.results import SearchResult
+from search.retrieval.searcher import MODES, Searcher
 
 CORPUS_FILE, QUERIES_FILE, QRELS_FILE = "corpus.jsonl", "queries.jsonl", "qrels.tsv"
 STAGING_DIR = "corpus"  # inside the index folder: the corpus written out as documents

@@ -26,7 +26,9 @@ from search.text.language import Language, detect_language
 from search.text.overlap import MIN_SUPPORT_F1, char_f1, compact, occurs_in
 
 if TYPE_CHECKING:
-    from search.retrieval.searcher import Filters, Hit, Searcher
+    from search.retrieval.filters import Filters
+    from search.retrieval.results import Hit
+    from search.retrieval.searcher import Searcher
 
 MAX_K = 20
 _CITATION_MARK = re.compile(r"\[\d+\]")

@@ -27,7 +27,7 @@ from search.text.sentences import split_sentences
 
 if TYPE_CHECKING:
     from search.models.encoder import Encoder
-    from search.retrieval.searcher import Hit
+    from search.retrieval.results import Hit
 
 COSINE_WEIGHT = 0.5
 KEYWORD_WEIGHT = 0.5

@@ -31,13 +31,14 @@ from search.generation.candidates import TYPE_PRIORITY, Candidate, extract_candi
 from search.generation.prompts import flan_qa_input, lmqg_qa_input, sonoisa_qg_input, window_around
 from search.generation.settings import DEFAULT_QG_MODEL, GenerationSettings
 from search.models.seq2seq import GenerationOptions, ModelPool, UnreadableInputError
-from search.retrieval.searcher import Hit
+from search.retrieval.results import Hit
 from search.text.language import detect_language
 from search.text.overlap import char_f1, compact
 from search.text.sentences import split_sentences
 
 if TYPE_CHECKING:
-    from search.retrieval.searcher import Filters, Searcher
+    from search.retrieval.filters import Filters
+    from search.retrieval.searcher import Searcher
 
 QG_MAX_INPUT_TOKENS = 512
 QG_MAX_NEW_TOKENS = 64

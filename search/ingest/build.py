@@ -43,7 +43,8 @@ from search.ingest.discover import FoundFile, check_root, discover_files
 from search.ingest.extract import extract_bytes
 from search.storage.crashpoints import pause_point
 from search.storage.generations import open_vectors, rebuild_vectors
-from search.storage.store import SCHEMA_VERSION, Store
+from search.storage.schema import SCHEMA_VERSION
+from search.storage.store import Store
 from search.storage.vectors import remove_other_generations
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ def check_vectors(store: Store, vectors: VectorIndex | None, generation: int) ->
             # A first build that stopped before its commit leaves empty tables and, rightly, no FAISS file.
             return VectorCheck(generation, False, True, "empty index: no build has committed yet")
         return VectorCheck(generation, False, False, f"vectors.{generation}.faiss is missing or unreadable")
-    stored_ids = np.fromiter((r[0] for r in store.conn.execute("SELECT id FROM passages")), dtype=np.int64)
+    stored_ids = store.passage_ids()
     faiss_ids = vectors.ids()
     if len(stored_ids) != len(faiss_ids):
         return VectorCheck(

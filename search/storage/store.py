@@ -19,49 +19,9 @@ import numpy as np
 import sqlite_utils
 
 from search.errors import IndexNotFoundError, SearchError
+from search.storage import schema as sql
+from search.storage.schema import DB_NAME, SCHEMA_VERSION
 from search.text import keyword
-
-# 2: passages_fts has a heading column of its own (weighted in BM25, see search.text.keyword.HEADING_WEIGHT).
-SCHEMA_VERSION = 2
-DB_NAME = "index.sqlite"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    path TEXT NOT NULL UNIQUE,
-    title TEXT NOT NULL,
-    format TEXT NOT NULL,
-    encoding TEXT,
-    size INTEGER NOT NULL,
-    mtime REAL NOT NULL,
-    content_hash TEXT NOT NULL,
-    tags TEXT NOT NULL DEFAULT '[]',
-    text TEXT NOT NULL,
-    indexed_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS passages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    document_id INTEGER NOT NULL REFERENCES documents(id),
-    ordinal INTEGER NOT NULL,
-    heading TEXT NOT NULL DEFAULT '',
-    text TEXT NOT NULL,
-    char_start INTEGER NOT NULL,
-    char_end INTEGER NOT NULL,
-    content_hash TEXT NOT NULL,
-    embedding BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS passages_document ON passages(document_id, ordinal);
-CREATE INDEX IF NOT EXISTS passages_hash ON passages(content_hash);
-CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
-    heading, body, tokenize = 'unicode61 remove_diacritics 0'
-);
-CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-
-PASSAGE_COLUMNS = (
-    "p.id, p.document_id, p.ordinal, p.heading, p.text, p.char_start, p.char_end, "
-    "d.path, d.title, d.format, d.mtime, d.tags"
-)
 
 
 @dataclass(frozen=True)
@@ -87,7 +47,7 @@ def fts_columns(heading: str, text: str) -> tuple[str, str]:
 
 
 class Store:
-    """Typed access to the SQLite index; callers never write SQL of their own."""
+    """Typed access to the SQLite index; callers never write SQL of their own (statements: schema.py)."""
 
     def __init__(self, index_dir: Path, create: bool = False) -> None:
         self.index_dir = index_dir
@@ -101,13 +61,12 @@ class Store:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         self.db = sqlite_utils.Database(conn)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
+            for pragma in sql.PRAGMAS:
+                conn.execute(pragma)
             if create:
                 # One transaction: a build killed here leaves either no tables or all of them.
-                conn.executescript(f"BEGIN;\n{SCHEMA}\nCOMMIT;")
-            has_schema = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'manifest'").fetchone()
+                conn.executescript(f"BEGIN;\n{sql.CREATE_TABLES}\nCOMMIT;")
+            has_schema = conn.execute(sql.HAS_SCHEMA).fetchone()
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise SearchError(f"{self.path} is not a readable index database ({exc})") from exc
@@ -137,35 +96,35 @@ class Store:
     @contextlib.contextmanager
     def write_transaction(self) -> Iterator[None]:
         """All of a build's changes commit together or not at all."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute(sql.BEGIN_WRITE)
         try:
             yield
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self.conn.execute(sql.ROLLBACK)
             raise
-        self.conn.execute("COMMIT")
+        self.conn.execute(sql.COMMIT)
 
     @contextlib.contextmanager
     def read_snapshot(self) -> Iterator[None]:
         """Several reads that must see one generation (WAL gives the transaction a fixed snapshot)."""
-        self.conn.execute("BEGIN")
+        self.conn.execute(sql.BEGIN_READ)
         try:
             yield
         finally:
-            self.conn.execute("COMMIT")
+            self.conn.execute(sql.COMMIT)
 
     # -- manifest -----------------------------------------------------------------------------------
 
     def manifest(self) -> dict[str, Any]:
         try:
-            rows = self.conn.execute("SELECT key, value FROM manifest").fetchall()
+            rows = self.conn.execute(sql.SELECT_MANIFEST).fetchall()
         except sqlite3.OperationalError:
             return {}
         return {key: json.loads(value) for key, value in rows}
 
     def set_manifest(self, values: dict[str, Any]) -> None:
         self.conn.executemany(
-            "INSERT INTO manifest(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            sql.UPSERT_MANIFEST,
             [(k, json.dumps(v, ensure_ascii=False)) for k, v in values.items()],
         )
 
@@ -175,40 +134,52 @@ class Store:
     # -- documents ----------------------------------------------------------------------------------
 
     def documents_by_path(self) -> dict[str, StoredDocument]:
-        rows = self.conn.execute("SELECT id, path, size, mtime, content_hash FROM documents")
+        rows = self.conn.execute(sql.SELECT_DOCUMENT_KEYS)
         return {r[1]: StoredDocument(*r) for r in rows}
 
     def upsert_document(self, values: dict[str, Any]) -> int:
         """Insert or update by path; the row id (and so every citation of it) survives an update."""
         values = {**values, "tags": json.dumps(values.get("tags", []), ensure_ascii=False)}
-        columns = ", ".join(values)
-        placeholders = ", ".join("?" for _ in values)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in values if c != "path")
-        row = self.conn.execute(
-            f"INSERT INTO documents ({columns}) VALUES ({placeholders}) "
-            f"ON CONFLICT(path) DO UPDATE SET {updates} RETURNING id",
-            list(values.values()),
-        ).fetchone()
-        return int(row[0])
+        return int(self.conn.execute(sql.UPSERT_DOCUMENT, values).fetchone()[0])
 
     def touch_document(self, document_id: int, mtime: float) -> None:
-        self.conn.execute("UPDATE documents SET mtime = ? WHERE id = ?", (mtime, document_id))
+        self.conn.execute(sql.TOUCH_DOCUMENT, (mtime, document_id))
 
     def delete_document(self, document_id: int) -> list[int]:
         """Remove a document and its passages; returns the removed passage ids (for FAISS)."""
         ids = [p.id for p in self.document_passages(document_id)]
         self.delete_passages(ids)
-        self.conn.execute("DELETE FROM documents WHERE id = ?", (document_id,))
+        self.conn.execute(sql.DELETE_DOCUMENT, (document_id,))
         return ids
+
+    def count_documents(self) -> int:
+        return int(self.conn.execute(sql.COUNT_DOCUMENTS).fetchone()[0])
+
+    def list_documents(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        """One page of documents ordered by path (stable across requests and generations)."""
+        return _records(self.conn.execute(sql.LIST_DOCUMENTS, (limit, offset)))
+
+    def get_document(self, document_id: int) -> dict[str, Any] | None:
+        records = _records(self.conn.execute(sql.GET_DOCUMENT, (document_id,)))
+        return records[0] if records else None
+
+    def document_text(self, document_id: int) -> str | None:
+        row = self.conn.execute(sql.DOCUMENT_TEXT, (document_id,)).fetchone()
+        return None if row is None else str(row[0])
 
     # -- passages -----------------------------------------------------------------------------------
 
     def document_passages(self, document_id: int) -> list[StoredPassage]:
-        rows = self.conn.execute(
-            "SELECT id, ordinal, content_hash FROM passages WHERE document_id = ? ORDER BY ordinal",
-            (document_id,),
-        )
+        rows = self.conn.execute(sql.SELECT_DOCUMENT_PASSAGE_KEYS, (document_id,))
         return [StoredPassage(*r) for r in rows]
+
+    def passages_of_document(self, document_id: int) -> list[dict[str, Any]]:
+        """A document's passages in reading order, with their character offsets into the document text."""
+        return _records(self.conn.execute(sql.DOCUMENT_PASSAGES, (document_id,)))
+
+    def get_passage(self, passage_id: int) -> dict[str, Any] | None:
+        records = _records(self.conn.execute(sql.GET_PASSAGE, (passage_id,)))
+        return records[0] if records else None
 
     def insert_passage(
         self,
@@ -221,47 +192,31 @@ class Store:
         content_hash: str,
         embedding: np.ndarray,
     ) -> int:
+        blob = np.ascontiguousarray(embedding, dtype=np.float32).tobytes()
         cursor = self.conn.execute(
-            "INSERT INTO passages (document_id, ordinal, heading, text, char_start, char_end, content_hash,"
-            " embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                document_id,
-                ordinal,
-                heading,
-                text,
-                start,
-                end,
-                content_hash,
-                np.ascontiguousarray(embedding, dtype=np.float32).tobytes(),
-            ),
+            sql.INSERT_PASSAGE, (document_id, ordinal, heading, text, start, end, content_hash, blob)
         )
         passage_id = int(cursor.lastrowid or 0)
-        self.conn.execute(
-            "INSERT INTO passages_fts(rowid, heading, body) VALUES (?, ?, ?)", (passage_id, *fts_columns(heading, text))
-        )
+        self.conn.execute(sql.INSERT_PASSAGE_FTS, (passage_id, *fts_columns(heading, text)))
         return passage_id
 
     def move_passage(self, passage_id: int, ordinal: int, start: int, end: int, heading: str, text: str) -> None:
         """A kept passage whose text is unchanged but whose position in the document moved."""
-        self.conn.execute(
-            "UPDATE passages SET ordinal = ?, char_start = ?, char_end = ?, heading = ?, text = ? WHERE id = ?",
-            (ordinal, start, end, heading, text, passage_id),
-        )
+        self.conn.execute(sql.MOVE_PASSAGE, (ordinal, start, end, heading, text, passage_id))
 
     def delete_passages(self, ids: Sequence[int]) -> None:
         for chunk in _chunks(ids, 500):
-            marks = ", ".join("?" for _ in chunk)
-            self.conn.execute(f"DELETE FROM passages WHERE id IN ({marks})", chunk)
-            self.conn.execute(f"DELETE FROM passages_fts WHERE rowid IN ({marks})", chunk)
+            self.conn.execute(sql.DELETE_PASSAGES.format(ids=sql.marks(len(chunk))), chunk)
+            self.conn.execute(sql.DELETE_PASSAGES_FTS.format(ids=sql.marks(len(chunk))), chunk)
+
+    def passage_ids(self) -> np.ndarray:
+        return np.fromiter((r[0] for r in self.conn.execute(sql.SELECT_PASSAGE_IDS)), dtype=np.int64)
 
     def embeddings_by_hash(self, hashes: Iterable[str], dimension: int) -> dict[str, np.ndarray]:
         """Embeddings already computed for identical passage text anywhere in the index."""
         found: dict[str, np.ndarray] = {}
         for chunk in _chunks(sorted(set(hashes)), 500):
-            marks = ", ".join("?" for _ in chunk)
-            for h, blob in self.conn.execute(
-                f"SELECT content_hash, embedding FROM passages WHERE content_hash IN ({marks})", chunk
-            ):
+            for h, blob in self.conn.execute(sql.EMBEDDINGS_BY_HASH.format(ids=sql.marks(len(chunk))), chunk):
                 vector = np.frombuffer(blob, dtype=np.float32)
                 if vector.shape[0] == dimension:
                     found[h] = vector
@@ -271,9 +226,7 @@ class Store:
         """(ids, vectors) in id order, in batches, for rebuilding FAISS without re-encoding."""
         last = -1
         while True:
-            rows = self.conn.execute(
-                "SELECT id, embedding FROM passages WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
-            ).fetchall()
+            rows = self.conn.execute(sql.EMBEDDINGS_AFTER, (last, batch)).fetchall()
             if not rows:
                 return
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -284,8 +237,7 @@ class Store:
     def embeddings_for(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         out: dict[int, np.ndarray] = {}
         for chunk in _chunks(list(ids), 500):
-            marks = ", ".join("?" for _ in chunk)
-            for pid, blob in self.conn.execute(f"SELECT id, embedding FROM passages WHERE id IN ({marks})", chunk):
+            for pid, blob in self.conn.execute(sql.EMBEDDINGS_BY_ID.format(ids=sql.marks(len(chunk))), chunk):
                 out[pid] = np.frombuffer(blob, dtype=np.float32)
         return out
 
@@ -293,25 +245,46 @@ class Store:
         """Passages joined with their documents, keyed by passage id."""
         out: dict[int, dict[str, Any]] = {}
         for chunk in _chunks(list(ids), 500):
-            marks = ", ".join("?" for _ in chunk)
-            cursor = self.conn.execute(
-                f"SELECT {PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.document_id "
-                f"WHERE p.id IN ({marks})",
-                chunk,
-            )
-            names = [c[0] for c in cursor.description]
-            for row in cursor:
-                record = dict(zip(names, row, strict=True))
-                record["tags"] = json.loads(record["tags"])
+            for record in _records(self.conn.execute(sql.HIT_ROWS.format(ids=sql.marks(len(chunk))), chunk)):
                 out[record["id"]] = record
         return out
 
     def counts(self) -> dict[str, int]:
         one = self.conn.execute
         return {
-            "documents": one("SELECT count(*) FROM documents").fetchone()[0],
-            "passages": one("SELECT count(*) FROM passages").fetchone()[0],
+            "documents": one(sql.COUNT_DOCUMENTS).fetchone()[0],
+            "passages": one(sql.COUNT_PASSAGES).fetchone()[0],
         }
+
+    # -- retrieval ----------------------------------------------------------------------------------
+
+    def filtered_passage_ids(self, where: str, params: Sequence[Any]) -> np.ndarray:
+        """Ids of the passages whose documents satisfy `where` (a clause from FILTER_* fragments)."""
+        rows = self.conn.execute(sql.FILTERED_PASSAGE_IDS.format(where=where), list(params))
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def keyword_search(
+        self, expression: str, depth: int, where: str | None = None, params: Sequence[Any] = ()
+    ) -> list[tuple[int, float]]:
+        """(passage id, BM25 score) for an FTS5 MATCH expression, best first; `where` restricts documents."""
+        if where is None:
+            statement, bound = sql.KEYWORD_SEARCH.format(rank=keyword.BM25_RANK), [expression, depth]
+        else:
+            statement = sql.KEYWORD_SEARCH_FILTERED.format(rank=keyword.BM25_RANK, where=where)
+            bound = [expression, *params, depth]
+        return [(int(r[0]), float(r[1])) for r in self.conn.execute(statement, bound)]
+
+
+def _records(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    """Rows as dicts keyed by column name, with the JSON `tags` column decoded."""
+    names = [c[0] for c in cursor.description]
+    out = []
+    for row in cursor:
+        record = dict(zip(names, row, strict=True))
+        if "tags" in record:
+            record["tags"] = json.loads(record["tags"])
+        out.append(record)
+    return out
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:

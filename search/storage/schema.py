@@ -1,0 +1,129 @@
+"""Every SQL statement the index runs, each named once (the pattern of txtai's database/schema/statement.py).
+
+`search.storage.store.Store` is the only code that executes these; the rest of the library calls its typed
+methods. Statements that take a variable number of ids carry an `{ids}` placeholder for `?, ?, ...` (values
+are always bound, never interpolated); `{where}` takes a clause built from the FILTER_* fragments below.
+"""
+
+from __future__ import annotations
+
+# 2: passages_fts has a heading column of its own (weighted in BM25, see search.text.keyword.HEADING_WEIGHT).
+SCHEMA_VERSION = 2
+DB_NAME = "index.sqlite"
+
+CREATE_TABLES = """
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    format TEXT NOT NULL,
+    encoding TEXT,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    content_hash TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]',
+    text TEXT NOT NULL,
+    indexed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    document_id INTEGER NOT NULL REFERENCES documents(id),
+    ordinal INTEGER NOT NULL,
+    heading TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    embedding BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_document ON passages(document_id, ordinal);
+CREATE INDEX IF NOT EXISTS passages_hash ON passages(content_hash);
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
+    heading, body, tokenize = 'unicode61 remove_diacritics 0'
+);
+CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+# -- connection -------------------------------------------------------------------------------------------
+PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON")
+HAS_SCHEMA = "SELECT 1 FROM sqlite_master WHERE name = 'manifest'"
+BEGIN_WRITE = "BEGIN IMMEDIATE"
+BEGIN_READ = "BEGIN"
+COMMIT = "COMMIT"
+ROLLBACK = "ROLLBACK"
+
+# -- manifest ---------------------------------------------------------------------------------------------
+SELECT_MANIFEST = "SELECT key, value FROM manifest"
+UPSERT_MANIFEST = "INSERT INTO manifest(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+
+# -- documents --------------------------------------------------------------------------------------------
+SELECT_DOCUMENT_KEYS = "SELECT id, path, size, mtime, content_hash FROM documents"
+UPSERT_DOCUMENT = (
+    "INSERT INTO documents (path, title, format, encoding, size, mtime, content_hash, tags, text, indexed_at) "
+    "VALUES (:path, :title, :format, :encoding, :size, :mtime, :content_hash, :tags, :text, :indexed_at) "
+    "ON CONFLICT(path) DO UPDATE SET title = excluded.title, format = excluded.format, "
+    "encoding = excluded.encoding, size = excluded.size, mtime = excluded.mtime, "
+    "content_hash = excluded.content_hash, tags = excluded.tags, text = excluded.text, "
+    "indexed_at = excluded.indexed_at RETURNING id"
+)
+TOUCH_DOCUMENT = "UPDATE documents SET mtime = ? WHERE id = ?"
+DELETE_DOCUMENT = "DELETE FROM documents WHERE id = ?"
+COUNT_DOCUMENTS = "SELECT count(*) FROM documents"
+DOCUMENT_COLUMNS = (
+    "d.id, d.path, d.title, d.format, d.encoding, d.size, d.mtime, d.tags, d.indexed_at, "
+    "(SELECT count(*) FROM passages p WHERE p.document_id = d.id) AS passage_count"
+)
+LIST_DOCUMENTS = f"SELECT {DOCUMENT_COLUMNS} FROM documents d ORDER BY d.path, d.id LIMIT ? OFFSET ?"
+GET_DOCUMENT = f"SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = ?"
+DOCUMENT_TEXT = "SELECT text FROM documents WHERE id = ?"
+
+# -- passages ---------------------------------------------------------------------------------------------
+SELECT_DOCUMENT_PASSAGE_KEYS = "SELECT id, ordinal, content_hash FROM passages WHERE document_id = ? ORDER BY ordinal"
+INSERT_PASSAGE = (
+    "INSERT INTO passages (document_id, ordinal, heading, text, char_start, char_end, content_hash, embedding) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_PASSAGE_FTS = "INSERT INTO passages_fts(rowid, heading, body) VALUES (?, ?, ?)"
+MOVE_PASSAGE = "UPDATE passages SET ordinal = ?, char_start = ?, char_end = ?, heading = ?, text = ? WHERE id = ?"
+DELETE_PASSAGES = "DELETE FROM passages WHERE id IN ({ids})"
+DELETE_PASSAGES_FTS = "DELETE FROM passages_fts WHERE rowid IN ({ids})"
+COUNT_PASSAGES = "SELECT count(*) FROM passages"
+SELECT_PASSAGE_IDS = "SELECT id FROM passages"
+EMBEDDINGS_BY_HASH = "SELECT content_hash, embedding FROM passages WHERE content_hash IN ({ids})"
+EMBEDDINGS_AFTER = "SELECT id, embedding FROM passages WHERE id > ? ORDER BY id LIMIT ?"
+EMBEDDINGS_BY_ID = "SELECT id, embedding FROM passages WHERE id IN ({ids})"
+# A passage joined with its document: what a search hit or a citation shows.
+HIT_COLUMNS = (
+    "p.id, p.document_id, p.ordinal, p.heading, p.text, p.char_start, p.char_end, "
+    "d.path, d.title, d.format, d.mtime, d.tags"
+)
+HIT_ROWS = f"SELECT {HIT_COLUMNS} FROM passages p JOIN documents d ON d.id = p.document_id WHERE p.id IN ({{ids}})"
+# A passage as the document viewer shows it, with offsets under the API's names.
+PASSAGE_COLUMNS = "p.id, p.document_id, p.ordinal, p.heading, p.text, p.char_start AS start, p.char_end AS end"
+DOCUMENT_PASSAGES = f"SELECT {PASSAGE_COLUMNS} FROM passages p WHERE p.document_id = ? ORDER BY p.ordinal, p.id"
+GET_PASSAGE = f"SELECT {PASSAGE_COLUMNS} FROM passages p WHERE p.id = ?"
+
+# -- retrieval --------------------------------------------------------------------------------------------
+FILTERED_PASSAGE_IDS = "SELECT p.id FROM passages p JOIN documents d ON d.id = p.document_id WHERE {where}"
+# `{rank}` is search.text.keyword.BM25_RANK (column weights); lower bm25() is better, so the score negates it.
+KEYWORD_SEARCH = (
+    "SELECT f.rowid, -{rank} AS score FROM passages_fts f WHERE passages_fts MATCH ? ORDER BY {rank} LIMIT ?"
+)
+KEYWORD_SEARCH_FILTERED = (
+    "SELECT f.rowid, -{rank} AS score FROM passages_fts f "
+    "JOIN passages p ON p.id = f.rowid JOIN documents d ON d.id = p.document_id "
+    "WHERE passages_fts MATCH ? AND {where} ORDER BY {rank} LIMIT ?"
+)
+# Filter fragments over documents `d`, joined with AND by search.retrieval.filters.Filters.
+FILTER_PATH_PREFIX = "substr(d.path, 1, ?) = ?"
+FILTER_PATH_GLOB = "d.path GLOB ?"
+FILTER_FORMATS = "d.format IN ({ids})"
+FILTER_MODIFIED_AFTER = "d.mtime >= ?"
+FILTER_MODIFIED_BEFORE = "d.mtime < ?"
+FILTER_TAG = "EXISTS (SELECT 1 FROM json_each(d.tags) WHERE json_each.value = ?)"
+FILTER_NONE = "1"
+
+
+def marks(count: int) -> str:
+    """`?, ?, ...` for an `{ids}` placeholder."""
+    return ", ".join("?" for _ in range(count))
