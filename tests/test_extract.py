@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import copy
+import io
 from pathlib import Path
+from typing import Any
 
 import docx
 import pypdf
 import pytest
+from docx.enum.style import WD_STYLE_TYPE
+from docx.styles.styles import Styles
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
 from search.documents import Document
 from search.errors import ExtractionError, UndecodableError
-from search.ingest.extract import SUPPORTED_FORMATS, extract_document, join_cjk_lines
+from search.ingest.extract import SUPPORTED_FORMATS, extract_bytes, extract_document, join_cjk_lines
 
 
 def blocks(document: Document) -> list[tuple[str, str]]:
@@ -388,6 +393,67 @@ def test_docx_title_style_heads_the_path(tmp_path: Path) -> None:
     document = extract_document(tmp_path / "t.docx", "t.docx")
     assert document.title == "規程集"
     assert blocks(document) == [("規程集 > 第1章", "本文")]
+
+
+def test_docx_localized_missing_and_character_style_ids(tmp_path: Path) -> None:
+    # Styles resolve as python-docx resolves them: a localized heading name counts, and a pStyle naming no
+    # style, or naming a character style, falls back to the default paragraph style (body text).
+    source = docx.Document()
+    localized = source.styles.add_style("見出し 1", WD_STYLE_TYPE.PARAGRAPH)
+    source.add_paragraph("総則", style=localized)
+    source.add_paragraph("本文一").style = None
+    missing = source.add_paragraph("本文二")
+    missing._p.get_or_add_pPr().style = "NoSuchStyle"
+    character = source.add_paragraph("本文三")
+    character._p.get_or_add_pPr().style = source.styles["Strong"].style_id
+    source.add_heading("細則", level=2)
+    source.add_paragraph("本文四")
+    source.save(str(tmp_path / "s.docx"))
+    document = extract_document(tmp_path / "s.docx", "s.docx")
+    assert blocks(document) == [("総則", "本文一"), ("総則", "本文二"), ("総則", "本文三"), ("総則 > 細則", "本文四")]
+
+
+def many_paragraph_docx(paragraphs: int) -> bytes:
+    """A DOCX of `paragraphs` paragraphs with a heading every 50, built by copying XML elements (adding
+    them one by one through python-docx is itself quadratic)."""
+    source = docx.Document()
+    heading = source.add_heading("節", level=2)._p
+    body = source.add_paragraph("段落の本文です。")._p
+    for element in (heading, body):
+        element.getparent().remove(element)
+    end = source.element.body.sectPr
+    for number in range(paragraphs):
+        end.addprevious(copy.deepcopy(heading if number % 50 == 0 else body))
+    buffer = io.BytesIO()
+    source.save(buffer)
+    return buffer.getvalue()
+
+
+def count_style_lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every per-style lookup python-docx does; each one scans the document's styles."""
+    calls: list[str] = []
+    for name in ("default", "get_by_id"):
+        original = getattr(Styles, name)
+
+        def counted(self: Styles, *args: object, _original: Any = original, _name: str = name) -> object:
+            calls.append(_name)
+            return _original(self, *args)
+
+        monkeypatch.setattr(Styles, name, counted)
+    return calls
+
+
+def test_docx_styles_are_resolved_once_per_document_not_per_paragraph(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue #14: resolving each paragraph's style scanned every style, so a 41 KB DOCX of 14,000
+    # paragraphs took 96 s. The work must not grow with the number of paragraphs.
+    lookups = count_style_lookups(monkeypatch)
+    small = extract_bytes(many_paragraph_docx(100), "small.docx", "small.docx")
+    small_lookups = len(lookups)
+    lookups.clear()
+    large = extract_bytes(many_paragraph_docx(15_000), "large.docx", "large.docx")
+    assert len(large.blocks) == 15_000 - 300 and len(small.blocks) == 100 - 2
+    assert large.blocks[-1].heading == "節"
+    assert len(lookups) == small_lookups <= 2
 
 
 def test_empty_docx_has_no_blocks(tmp_path: Path) -> None:

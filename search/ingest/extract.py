@@ -20,7 +20,9 @@ import pypdf
 from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.element import PreformattedString
 from docx.document import Document as DocxDocument
+from docx.enum.style import WD_STYLE_TYPE
 from docx.opc.exceptions import PackageNotFoundError
+from docx.styles.style import BaseStyle
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 from lxml import etree
@@ -28,6 +30,7 @@ from pypdf.errors import DependencyError, PyPdfError
 
 from search.documents import Block, Document
 from search.errors import ExtractionError
+from search.ingest.deadline import Deadline, deadline_or_never
 from search.ingest.decode import codec_for_charset, decode_as, decode_text
 
 SUPPORTED_FORMATS: dict[str, str] = {
@@ -49,20 +52,26 @@ _CJK = r"[\u3001-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff9f]"
 _CJK_LINE_BREAK = re.compile(rf"(?<={_CJK})[ \t]*\n[ \t]*(?={_CJK})")
 
 
-def extract_document(path: Path, rel_path: str) -> Document:
+def extract_document(path: Path, rel_path: str, deadline: Deadline | None = None) -> Document:
     """Extract `path`; `rel_path` (POSIX, relative to the indexed folder) becomes `Document.path`."""
     _format_of(path)  # an unsupported format fails before the file is read
-    return extract_bytes(_read_bytes(path), path.name, rel_path)
+    return extract_bytes(_read_bytes(path), path.name, rel_path, deadline)
 
 
-def extract_bytes(data: bytes, name: str, rel_path: str) -> Document:
+def extract_bytes(data: bytes, name: str, rel_path: str, deadline: Deadline | None = None) -> Document:
     """Extract a file's bytes already read; `name` (the file name) gives the format and the fallback title.
 
     The build reads each file once and hashes and extracts the same bytes, so a file rewritten meanwhile
-    can never be stored with the hash of one version and the text of another.
+    can never be stored with the hash of one version and the text of another. With a `deadline`, a file
+    that takes longer than its budget raises ExtractionError instead of stalling the build: our loops
+    check it per line, block, page or paragraph, and the third-party parsers run under
+    `Deadline.interrupting()` (see search/ingest/deadline.py for what that can and cannot interrupt).
     """
     path = Path(name)
-    return _EXTRACTORS[_format_of(path)](data, path.stem, rel_path)
+    extractor = _EXTRACTORS[_format_of(path)]
+    deadline = deadline_or_never(deadline)
+    with deadline.interrupting():
+        return extractor(data, path.stem, rel_path, deadline)
 
 
 def _format_of(path: Path) -> str:
@@ -169,14 +178,14 @@ def _lines(text: str, start: int = 0) -> Iterator[_Line]:
 # --- plain text ---------------------------------------------------------------------------------
 
 
-def _extract_txt(data: bytes, stem: str, rel_path: str) -> Document:
+def _extract_txt(data: bytes, stem: str, rel_path: str, deadline: Deadline) -> Document:
     text, encoding = decode_text(data)
     return Document(
         path=rel_path,
         title=stem,
         format="txt",
         text=text,
-        blocks=list(_paragraph_blocks(text)),
+        blocks=list(_paragraph_blocks(text, deadline)),
         encoding=encoding,
     )
 
@@ -204,7 +213,7 @@ _LEVELS = {"編": 1, "章": 2, "節": 3, "款": 4, "条": 5}
 _RULE_LINE = re.compile(r"^[ \t\u3000]*[━─═＝=\-－―—_＿*＊~〜・]{3,}[ \t\u3000]*$")
 
 
-def _paragraph_blocks(text: str) -> Iterator[Block]:
+def _paragraph_blocks(text: str, deadline: Deadline) -> Iterator[Block]:
     """Blank-line separated paragraphs (single newlines stay inside a block), under the 編/章/節/款/条 and 附則
     headings above them. Heading-only and rule lines end a paragraph and belong to no block."""
     headings = HeadingPath()
@@ -220,6 +229,7 @@ def _paragraph_blocks(text: str) -> Iterator[Block]:
         start = None
 
     for line in _lines(text):
+        deadline.check()
         content = line.content
         article = _ARTICLE.match(content)
         division = _DIVISION_HEADING.match(content) or _SUPPLEMENTARY_HEADING.match(content)
@@ -268,10 +278,10 @@ class _FrontMatter:
     body_start: int  # offset in the text where the Markdown body begins
 
 
-def _extract_md(data: bytes, stem: str, rel_path: str) -> Document:
+def _extract_md(data: bytes, stem: str, rel_path: str, deadline: Deadline) -> Document:
     text, encoding = decode_text(data)
     front = _front_matter(text)
-    parser = _MarkdownParser(text)
+    parser = _MarkdownParser(text, deadline)
     parser.parse(front.body_start)
     return Document(
         path=rel_path,
@@ -345,8 +355,9 @@ class _MarkdownParser:
     Inline markup stays in the text (offsets must index the file's text verbatim).
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, deadline: Deadline) -> None:
         self.text = text
+        self._deadline = deadline
         self.blocks: list[Block] = []
         self.first_h1: str | None = None
         self._headings = HeadingPath()
@@ -357,6 +368,7 @@ class _MarkdownParser:
 
     def parse(self, start: int) -> None:
         for line in _lines(self.text, start):
+            self._deadline.check()
             self._line(line)
         self._flush()
 
@@ -442,12 +454,13 @@ _META_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._
 _HTML_SPACE = re.compile(r"[ \t\n\r\f]+")
 
 
-def _extract_html(data: bytes, stem: str, rel_path: str) -> Document:
+def _extract_html(data: bytes, stem: str, rel_path: str, deadline: Deadline) -> Document:
     text, encoding = _decode_html(data)
     soup = BeautifulSoup(text, "lxml")
+    deadline.check()
     for tag in soup.find_all(list(_HTML_DROPPED)):
         tag.decompose()
-    walker = _HtmlWalker()
+    walker = _HtmlWalker(deadline)
     if soup.body is not None:  # no body: nothing but <head>, which holds no body text
         walker.walk(soup.body)
         walker.flush()
@@ -502,8 +515,9 @@ def _inline_text(tag: Tag) -> str:
 class _HtmlWalker:
     """Walks the DOM in document order, turning runs of inline text into blocks."""
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: Deadline) -> None:
         self.builder = TextBuilder()
+        self._deadline = deadline
         self._headings = HeadingPath()
         self._lines: list[list[str]] = [[]]  # current run, split at <br>
 
@@ -517,6 +531,7 @@ class _HtmlWalker:
         self._lines = [[]]
 
     def _visit(self, node: object) -> None:
+        self._deadline.check()
         if _is_text(node):
             self._lines[-1].append(str(node))
         elif not isinstance(node, Tag):
@@ -562,11 +577,12 @@ _SENTENCE_END_LINE = re.compile(r"[。！？!?．.][」』）)】\"”’]*[ \t\
 _LIST_MARKER_LINE = re.compile(r"^[ \t\u3000]*(?:[・•●○■□◆◇▪※①-⑳]|[-*][ \t]|（\d{1,3}）|\(?\d{1,3}[.)）][ \t])")
 
 
-def _extract_pdf(data: bytes, stem: str, rel_path: str) -> Document:
+def _extract_pdf(data: bytes, stem: str, rel_path: str, deadline: Deadline) -> Document:
     reader = _open_pdf(data)
     builder = TextBuilder()
-    for page_text in _pdf_page_texts(reader):
+    for page_text in _pdf_page_texts(reader, deadline):
         for paragraph in _pdf_paragraphs(page_text):
+            deadline.check()
             builder.add_block(paragraph, "")
     if not builder.blocks:
         raise ExtractionError("no text could be extracted (scanned PDF?)")
@@ -599,12 +615,14 @@ def _decrypt_without_password(reader: pypdf.PdfReader) -> None:
         raise ExtractionError("PDF is password-protected")
 
 
-def _pdf_page_texts(reader: pypdf.PdfReader) -> list[str]:
+def _pdf_page_texts(reader: pypdf.PdfReader, deadline: Deadline) -> Iterator[str]:
     try:
         pages = list(reader.pages)
     except _PDF_ERRORS as exc:
         raise ExtractionError(f"corrupt PDF: cannot read its pages: {exc}") from exc
-    return [_pdf_page_text(page, number) for number, page in enumerate(pages, start=1)]
+    for number, page in enumerate(pages, start=1):
+        deadline.check()
+        yield _pdf_page_text(page, number)
 
 
 def _pdf_page_text(page: pypdf.PageObject, number: int) -> str:
@@ -655,17 +673,19 @@ _DOCX_ERRORS = (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError, 
 _DOCX_HEADING = re.compile(r"^(?:heading|見出し)\s*(\d+)$", re.IGNORECASE)
 
 
-def _extract_docx(data: bytes, stem: str, rel_path: str) -> Document:
+def _extract_docx(data: bytes, stem: str, rel_path: str, deadline: Deadline) -> Document:
     document = _open_docx(data)
     builder = TextBuilder()
     headings = HeadingPath()
     first_heading: str | None = None
     try:
+        levels = _DocxHeadingLevels(document)
         for item in document.iter_inner_content():
+            deadline.check()
             if isinstance(item, Table):
-                _docx_table(item, builder, headings.path)
+                _docx_table(item, builder, headings.path, deadline)
                 continue
-            level = _docx_heading_level(item)
+            level = levels.of(item)
             text = item.text.strip()
             if level is None:
                 builder.add_block(text, headings.path)
@@ -692,19 +712,45 @@ def _open_docx(data: bytes) -> DocxDocument:
         raise ExtractionError(f"corrupt DOCX: {exc}") from exc
 
 
-def _docx_heading_level(paragraph: Paragraph) -> int | None:
+class _DocxHeadingLevels:
+    """The heading level of every paragraph style, resolved once per document.
+
+    `Paragraph.style` resolves the style anew for each paragraph, and for a paragraph without a style of
+    its own (most of them) python-docx scans every style of the document for the default one: a DOCX with
+    thousands of paragraphs and a few hundred styles took minutes (issue #14). The resolution rules are
+    python-docx's own (`Styles.get_by_id`): no or an empty style id, an unknown id, or an id whose first
+    style is not a paragraph style all mean the default paragraph style (None if there is none).
+    """
+
+    def __init__(self, document: DocxDocument) -> None:
+        styles = document.styles
+        default = styles.default(WD_STYLE_TYPE.PARAGRAPH)
+        self._default = _docx_style_level(default) if default is not None else None
+        self._levels: dict[str, int | None] = {}
+        for style in styles:
+            style_id = style.style_id
+            if style_id and style_id not in self._levels:  # the first style with an id wins, as in python-docx
+                is_paragraph = style.element.type == WD_STYLE_TYPE.PARAGRAPH
+                self._levels[style_id] = _docx_style_level(style) if is_paragraph else self._default
+
+    def of(self, paragraph: Paragraph) -> int | None:
+        style_id = paragraph._p.style  # the pStyle id in the paragraph's XML, without resolving the style
+        return self._levels.get(style_id, self._default) if style_id else self._default
+
+
+def _docx_style_level(style: BaseStyle) -> int | None:
     """The Title style sits above Heading 1 (level 0); localized documents may name styles 見出し 1."""
-    style = paragraph.style
-    name = (style.name or "").strip() if style is not None else ""
+    name = (style.name or "").strip()
     if name.lower() == "title":
         return 0
     match = _DOCX_HEADING.match(name)
     return int(match.group(1)) if match else None
 
 
-def _docx_table(table: Table, builder: TextBuilder, heading: str) -> None:
+def _docx_table(table: Table, builder: TextBuilder, heading: str, deadline: Deadline) -> None:
     """One block per row; a merged cell appears once per grid column in python-docx, so dedupe it."""
     for row in table.rows:
+        deadline.check()
         seen: set[int] = set()
         cells: list[str] = []
         for cell in row.cells:
@@ -716,7 +762,7 @@ def _docx_table(table: Table, builder: TextBuilder, heading: str) -> None:
         builder.add_block(" | ".join(cells), heading)
 
 
-_EXTRACTORS: dict[str, Callable[[bytes, str, str], Document]] = {
+_EXTRACTORS: dict[str, Callable[[bytes, str, str, Deadline], Document]] = {
     "txt": _extract_txt,
     "md": _extract_md,
     "html": _extract_html,
