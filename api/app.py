@@ -23,6 +23,7 @@ from api.errors import install_error_handlers
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.routes import docs as routes_docs
 from api.routes import documents as routes_documents
+from api.routes import export as routes_export
 from api.routes import generation as routes_generation
 from api.routes import ops as routes_ops
 from api.routes import search as routes_search
@@ -36,6 +37,7 @@ log = logging.getLogger("docsearch.api")
 PROTECTED_ROUTERS: tuple[APIRouter, ...] = (
     routes_search.router,
     routes_generation.router,
+    routes_export.router,
     routes_documents.router,
     routes_ops.router,
     routes_docs.router,

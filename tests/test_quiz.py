@@ -290,7 +290,7 @@ def test_export_round_trip(fmt: str) -> None:
         {**quiz_question("VPN", "name", passage_id=7).as_dict(), "verified": None},
     ]
     table = write_table(questions, fmt)
-    assert table.splitlines()[0].split("," if fmt == "csv" else "\t") == list(COLUMNS)
+    assert table.removeprefix("\ufeff").splitlines()[0].split("," if fmt == "csv" else "\t") == list(COLUMNS)
     back = read_table(table, fmt)
     for original, restored in zip(questions, back, strict=True):
         for key in ("question", "answer", "answer_type", "options", "path", "title", "passage_id", "start", "end",
@@ -316,7 +316,8 @@ def test_export_makes_formula_cells_inert_and_reads_them_back(fmt: str) -> None:
         }
     ]
     table = write_table(questions, fmt)
-    cells = next(csv.DictReader(io.StringIO(table), delimiter="," if fmt == "csv" else "\t"))
+    text = io.StringIO(table.removeprefix("\ufeff"), newline="")
+    cells = next(csv.DictReader(text, delimiter="," if fmt == "csv" else "\t"))
     # What a spreadsheet sees: every cell that would have been a formula starts with an apostrophe.
     assert cells["question"] == "'" + hostile[0] and cells["answer"] == "'+1+2"
     assert [cells[f"option_{i}"] for i in range(1, 5)] == ["'+1+2", "'-3+4", "'@SUM(A1:A9)", "''=already"]
