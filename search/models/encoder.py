@@ -7,12 +7,13 @@ product is the cosine similarity.
 Speed (benchmarks/encode.py measures each lever against the model card's loop): texts are sorted by token
 length and cut into batches under a token budget, so padding is minimal and the matrix multiplications are
 large; T5 encoders run through `search.models.fast_t5` (fused q/k/v, position bias combined with the mask once per
-batch) in bf16 on hardware with native bf16, or in int8 (dynamic quantization) when asked for.
+batch) in fp32, bf16 or int8. Which one runs is `search.models.backend`'s choice: with precision `auto` on a CPU,
+the fastest candidate that meets the accuracy floor, measured on this machine at first use and cached; the
+choice and its reason are `Encoder.info.backend` / `Encoder.info.backend_reason`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import unicodedata
@@ -26,6 +27,9 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, T5EncoderModel
 from transformers.utils import logging as transformers_logging
 
 from search.errors import SearchError
+from search.models import backend as backends
+from search.models import fast_t5
+from search.models.cpu import this_cpu
 from search.models.hub import load_pretrained, local_model_dir
 
 T5_FAMILY = {"t5", "mt5", "umt5", "longt5"}
@@ -57,19 +61,17 @@ def resolve_device(device: str) -> torch.device:
 
 
 def cpu_supports_bf16() -> bool:
-    """bf16 only pays off on CPUs with native bf16 dot products (AVX512-BF16 or AMX); elsewhere it is slower."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    """bf16 only pays off on CPUs with native bf16 dot products (AVX512-BF16 or AMX) that oneDNN may use
+    (ONEDNN_MAX_CPU_ISA can forbid them); elsewhere it is slower."""
+    return this_cpu().native_bf16
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """Pick bf16 where the hardware runs it natively (T5 overflows in fp16, so fp16 is never chosen).
+    """Validate a precision and resolve `auto` by rule: bf16 where the hardware runs it natively (T5 overflows
+    in fp16, so fp16 is never chosen), else fp32.
 
-    int8 (dynamic quantization of the linear layers) is never automatic: its accuracy depends on the model's
-    weights, so it is an explicit choice, measured by benchmarks/encode.py.
+    The generators use this rule. The Encoder resolves `auto` on a CPU by measurement instead
+    (search.models.backend), which may pick int8 where it is faster and accurate enough.
     """
     if precision not in PRECISIONS:
         raise SearchError(f"Unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
@@ -99,13 +101,18 @@ def _sentence_bert_config(model: str) -> dict:
 
 @dataclass(frozen=True)
 class EncoderInfo:
-    """What the index manifest records so that queries are encoded exactly like passages."""
+    """What the index manifest records so that queries are encoded exactly like passages, and which backend
+    computes the vectors (for `indexer status` and `/health`; not part of the manifest: every backend computes
+    the same function within the accuracy floor)."""
 
     model: str
     dimension: int
     pooling: str
     normalization: str
     max_length: int
+    # search.models.backend.BACKENDS name, or "pending" while precision auto has not measured this CPU yet.
+    backend: str = "pending"
+    backend_reason: str = ""
 
 
 class Encoder:
@@ -127,15 +134,18 @@ class Encoder:
         transformers_logging.disable_progress_bar()
         self.model_id = model
         self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
+        resolve_precision(precision, self.device)  # validates; the backend choice resolves `auto`
+        self.precision_setting = precision
         self.max_length = max_length
         self.batch_size = batch_size
         self.batch_tokens = max(batch_tokens, max_length)
         config = load_pretrained(AutoConfig, model)
         self.tokenizer = load_pretrained(AutoTokenizer, model)
         self._model_class = T5EncoderModel if config.model_type in T5_FAMILY else AutoModel
+        self._fused = self._model_class is T5EncoderModel and fast_t5.supports_config(config)
         self._model: torch.nn.Module | None = None
-        self._forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+        self._forward: backends.Forward | None = None
+        self._choice: backends.BackendChoice | None = None
         self._load_lock = threading.Lock()
         self.dimension = int(config.d_model if config.model_type in T5_FAMILY else config.hidden_size)
         self.lowercase = bool(_sentence_bert_config(model).get("do_lower_case", False))
@@ -148,46 +158,74 @@ class Encoder:
             with self._load_lock:
                 if self._model is None:
                     model = load_pretrained(self._model_class, self.model_id).to(self.device).eval()
-                    self._forward = self._make_forward(model)
+                    choice = self._choose_backend(model)
+                    try:
+                        self._forward = backends.make_forward(model, choice.backend)
+                    except ValueError as exc:
+                        raise SearchError(
+                            f"encoder backend {choice.backend}: {exc}; use --precision fp32 or bf16"
+                        ) from exc
+                    self._choice = choice
                     self._model = model  # last: a loaded model always has its forward function
         return self._model
 
-    def _make_forward(self, model: torch.nn.Module) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-        """(input_ids, attention_mask) -> float32 last hidden states, in the chosen precision.
+    def _choose_backend(self, model: torch.nn.Module) -> backends.BackendChoice:
+        """A named precision stands; `auto` follows the GPU rule, or on a CPU the (cached) calibration."""
+        if self.precision_setting != "auto":
+            return backends.explicit_choice(self._fused, self.precision_setting, self.device)
+        if self.device.type != "cpu":
+            return backends.gpu_choice(self._fused)
+        return backends.calibrate(
+            model, self._model_key(), self.tokenizer, self.normalize, self.max_length, self.device
+        )
 
-        fp32 keeps the Hugging Face forward pass, exactly the model card's computation. bf16 and int8 use
-        search.models.fast_t5 for T5 encoders (the bf16 weights replace the fp32 ones in `model`, so memory shrinks
-        rather than grows); other architectures get autocast (bf16) or quantize_dynamic (int8).
-        """
-        from search.models import fast_t5
+    def _model_key(self) -> str:
+        """The model's identity for the backend cache: its files' names, sizes and times where they are local."""
+        local = local_model_dir(self.model_id)
+        if local is None:
+            from huggingface_hub import try_to_load_from_cache
 
-        try:
-            if self.precision != "fp32" and fast_t5.supports(model):
-                fast = fast_t5.FastT5Encoder(
-                    model,
-                    dtype=torch.bfloat16 if self.precision == "bf16" else torch.float32,
-                    quantize_int8=self.precision == "int8",
-                )
-                return fast.forward
-            if self.precision == "int8":
-                model = fast_t5.quantize_int8_dynamic(model)
-        except ValueError as exc:
-            raise SearchError(f"precision {self.precision}: {exc}; use --precision bf16 or fp32") from exc
+            cached = try_to_load_from_cache(self.model_id, "config.json")
+            local = Path(cached).parent if isinstance(cached, str) else None
+        return backends.model_fingerprint(local, self.model_id)
 
-        def hugging_face(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            with self._autocast():
-                return model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state.float()
+    @property
+    def backend_choice(self) -> backends.BackendChoice | None:
+        """The backend in use once the model has loaded; before that, what is already known without loading
+        it (a named precision, the GPU rule, or the cached calibration of this model on this CPU), else None."""
+        if self._choice is not None:
+            return self._choice
+        if self.precision_setting != "auto":
+            return backends.explicit_choice(self._fused, self.precision_setting, self.device)
+        if self.device.type != "cpu":
+            return backends.gpu_choice(self._fused)
+        return backends.load_cached(backends.cache_key(self._model_key(), self.device, this_cpu()))
 
-        return hugging_face
+    @property
+    def precision(self) -> str:
+        """The precision that encodes: fp32, bf16 or int8; "auto" while a CPU calibration is still pending."""
+        choice = self.backend_choice
+        return choice.precision if choice is not None else self.precision_setting
 
     @property
     def info(self) -> EncoderInfo:
+        choice = self.backend_choice
+        if choice is None:
+            backend = "pending"
+            reason = (
+                "precision auto: the backends are measured on this CPU when the model is first used, "
+                f"and the choice is cached in {backends.cache_path()}"
+            )
+        else:
+            backend, reason = choice.backend, choice.reason
         return EncoderInfo(
             model=self.model_id,
             dimension=self.dimension,
             pooling="mean",
             normalization="nfkc" + ("+lower" if self.lowercase else "") + "+l2",
             max_length=self.max_length,
+            backend=backend,
+            backend_reason=reason,
         )
 
     def normalize(self, text: str) -> str:
@@ -254,8 +292,3 @@ class Encoder:
 
     def encode_query(self, query: str) -> np.ndarray:
         return self.encode([query])[0]
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.precision == "bf16":
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()

@@ -16,7 +16,9 @@ The Hugging Face model's linear layers are re-pointed at the (possibly bf16) ten
 the fast path does not double the weights in memory; that model then runs in bf16 under autocast only.
 
 Only the configurations it understands are accepted (`supports`); everything else keeps the Hugging Face
-forward pass. In float32 it matches the Hugging Face output to rounding (tests check it).
+forward pass. In float32 it matches the Hugging Face output to rounding (tests check it), so it is also the
+exact fp32 backend (search.models.backend): nothing in the fusion needs bf16, and on a CPU without native bf16
+it is what makes fp32 fast.
 """
 
 from __future__ import annotations
@@ -33,18 +35,20 @@ SUPPORTED_ACTIVATIONS = {"relu", "gated-gelu"}
 def supports(model: nn.Module) -> bool:
     """True for encoder-only T5 stacks with the feed-forward variants implemented here."""
     config = getattr(model, "config", None)
-    encoder = getattr(model, "encoder", None)
+    return config is not None and getattr(model, "encoder", None) is not None and supports_config(config)
+
+
+def supports_config(config: object) -> bool:
+    """True for a T5/mT5 configuration this module can run (decided before the weights load)."""
     return (
-        config is not None
-        and encoder is not None
-        and getattr(config, "model_type", None) in {"t5", "mt5"}
+        getattr(config, "model_type", None) in {"t5", "mt5"}
         and getattr(config, "feed_forward_proj", None) in SUPPORTED_ACTIVATIONS
         and not getattr(config, "is_decoder", False)
     )
 
 
 class _Layer(nn.Module):
-    def __init__(self, block: nn.Module, dtype: torch.dtype, gated: bool) -> None:
+    def __init__(self, block: nn.Module, dtype: torch.dtype, gated: bool, share_weights: bool) -> None:
         super().__init__()
         attention = block.layer[0].SelfAttention
         ff = block.layer[1].DenseReluDense
@@ -59,7 +63,11 @@ class _Layer(nn.Module):
         self.wi = _linear(torch.cat([ff.wi_0.weight, ff.wi_1.weight]) if gated else ff.wi.weight, dtype)
         self.wo = _linear(ff.wo.weight, dtype)
         self.dtype = dtype
-        # The Hugging Face modules now point at the same (possibly bf16) tensors: one copy of the weights.
+        if share_weights:
+            self._share_with(attention, ff, gated)
+
+    def _share_with(self, attention: nn.Module, ff: nn.Module, gated: bool) -> None:
+        """Point the Hugging Face modules at the same (possibly bf16) tensors: one copy of the weights."""
         inner = attention.q.weight.shape[0]
         _share(attention.q, self.qkv.weight[:inner])
         _share(attention.k, self.qkv.weight[inner : 2 * inner])
@@ -136,9 +144,17 @@ class FastT5Encoder(nn.Module):
 
     `dtype` is the compute dtype of the matrix multiplications (float32 or bfloat16); `quantize_int8` swaps
     the linear layers for int8 dynamically quantized ones (fbgemm, with VNNI where the CPU has it).
+    `share_weights=False` leaves the Hugging Face modules untouched (the fused weights are new tensors): the
+    backend calibration builds several candidates from one model and must not convert the others' weights.
     """
 
-    def __init__(self, model: nn.Module, dtype: torch.dtype = torch.float32, quantize_int8: bool = False) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        dtype: torch.dtype = torch.float32,
+        quantize_int8: bool = False,
+        share_weights: bool = True,
+    ) -> None:
         super().__init__()
         if not supports(model):
             raise ValueError("FastT5Encoder supports T5/mT5 encoders with relu or gated-gelu feed-forward layers")
@@ -152,7 +168,7 @@ class FastT5Encoder(nn.Module):
         self.final_norm = stack.final_layer_norm.weight.detach().float()
         self.eps = float(stack.final_layer_norm.variance_epsilon)
         gated = config.feed_forward_proj == "gated-gelu"
-        self.layers = nn.ModuleList(_Layer(block, dtype, gated) for block in stack.block)
+        self.layers = nn.ModuleList(_Layer(block, dtype, gated, share_weights) for block in stack.block)
         if quantize_int8:
             if dtype != torch.float32:
                 raise ValueError("int8 dynamic quantization starts from float32 weights")
