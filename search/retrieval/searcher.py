@@ -22,7 +22,7 @@ from search.retrieval.results import Hit, SearchResult
 from search.storage.generations import open_vectors
 from search.storage.store import Store
 from search.storage.vectors import VectorIndex
-from search.text import highlight, keyword
+from search.text import analysis, highlight, keyword
 
 if TYPE_CHECKING:
     from search.models.encoder import Encoder
@@ -126,16 +126,17 @@ class Searcher:
                 query_vector = None
             elif query_vector is None:
                 query_vector = self.query_cache.vector(self.encoder_for(self.manifest), query)
+            analyzed = analysis.analyze(query)
             allowed = None if filters.is_empty() else self._allowed_ids(store, filters)
             dense = self._dense(vectors, query_vector, depth, allowed, store) if query_vector is not None else []
-            lexical = self._keyword(store, query, depth, filters) if mode != "dense" else []
-            ranked = fusion.fuse(mode, dense, lexical, self._dense_weight(query))
+            lexical = self._keyword(store, analyzed, depth, filters) if mode != "dense" else []
+            ranked = fusion.fuse(mode, dense, lexical, self._dense_weight(analyzed))
             page = ranked[offset : offset + k]
             rows = store.passage_rows([pid for pid, _, _, _ in page])
         hits = []
         for pid, score, dense_leg, keyword_leg in page:
             row = rows[pid]
-            spans = highlight.match_spans(row["text"], query)
+            spans = highlight.match_spans(row["text"], analyzed)
             hits.append(
                 Hit.from_row(
                     row,
@@ -161,8 +162,8 @@ class Searcher:
         return vectors.search(query_vector, depth, allowed, exact=store.embeddings_for)
 
     @staticmethod
-    def _keyword(store: Store, query: str, depth: int, filters: Filters) -> list[tuple[int, float]]:
-        """The keyword leg: BM25 over the FTS5 index of CJK bigrams and whole Latin words."""
+    def _keyword(store: Store, query: analysis.AnalyzedQuery, depth: int, filters: Filters) -> list[tuple[int, float]]:
+        """The keyword leg: BM25 over the FTS5 index of CJK bigrams, whole Latin words and word lemmas."""
         expression = keyword.match_expression(query)
         if expression is None:
             return []
@@ -170,9 +171,9 @@ class Searcher:
             return store.keyword_search(expression, depth)
         return store.keyword_search(expression, depth, *filters.sql())
 
-    def _dense_weight(self, query: str) -> float:
+    def _dense_weight(self, query: analysis.AnalyzedQuery) -> float:
         model = self.manifest.get("model")
-        return fusion.dense_weight(keyword.has_cjk(query), bool(model) and is_english_only(model))
+        return fusion.dense_weight(query.language == "ja", bool(model) and is_english_only(model))
 
     def close(self) -> None:
         store = getattr(self._local, "store", None)

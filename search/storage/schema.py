@@ -8,7 +8,13 @@ are always bound, never interpolated); `{where}` takes a clause built from the F
 from __future__ import annotations
 
 # 2: passages_fts has a heading column of its own (weighted in BM25, see search.text.keyword.HEADING_WEIGHT).
-SCHEMA_VERSION = 2
+# 3: passages_fts also holds the lemmas of content words (heading_words, body_words; search.text.morphology).
+SCHEMA_VERSION = 3
+SCHEMA_CHANGES = {
+    2: "the keyword index gained a heading column",
+    3: "the keyword index gained Japanese word lemmas next to character bigrams",
+}
+"""Why each format came to be, for the message that asks to rebuild an older index."""
 DB_NAME = "index.sqlite"
 
 CREATE_TABLES = """
@@ -39,7 +45,7 @@ CREATE TABLE IF NOT EXISTS passages (
 CREATE INDEX IF NOT EXISTS passages_document ON passages(document_id, ordinal);
 CREATE INDEX IF NOT EXISTS passages_hash ON passages(content_hash);
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
-    heading, body, tokenize = 'unicode61 remove_diacritics 0'
+    heading, body, heading_words, body_words, tokenize = 'unicode61 remove_diacritics 0'
 );
 CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -83,7 +89,7 @@ INSERT_PASSAGE = (
     "INSERT INTO passages (document_id, ordinal, heading, text, char_start, char_end, content_hash, embedding) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-INSERT_PASSAGE_FTS = "INSERT INTO passages_fts(rowid, heading, body) VALUES (?, ?, ?)"
+INSERT_PASSAGE_FTS = "INSERT INTO passages_fts(rowid, heading, body, heading_words, body_words) VALUES (?, ?, ?, ?, ?)"
 MOVE_PASSAGE = "UPDATE passages SET ordinal = ?, char_start = ?, char_end = ?, heading = ?, text = ? WHERE id = ?"
 DELETE_PASSAGES = "DELETE FROM passages WHERE id IN ({ids})"
 DELETE_PASSAGES_FTS = "DELETE FROM passages_fts WHERE rowid IN ({ids})"
@@ -114,6 +120,8 @@ KEYWORD_SEARCH_FILTERED = (
     "JOIN passages p ON p.id = f.rowid JOIN documents d ON d.id = p.document_id "
     "WHERE passages_fts MATCH ? AND {where} ORDER BY {rank} LIMIT ?"
 )
+# The document of each passage, to collapse hits by document before their rows are read.
+PASSAGE_DOCUMENTS = "SELECT id, document_id FROM passages WHERE id IN ({ids})"
 # Filter fragments over documents `d`, joined with AND by search.retrieval.filters.Filters.
 FILTER_PATH_PREFIX = "substr(d.path, 1, ?) = ?"
 FILTER_PATH_GLOB = "d.path GLOB ?"

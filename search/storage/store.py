@@ -40,10 +40,16 @@ class StoredPassage:
     content_hash: str
 
 
-def fts_columns(heading: str, text: str) -> tuple[str, str]:
+def fts_columns(heading: str, text: str) -> tuple[str, str, str, str]:
     """Keyword index columns: the heading (document title or section path) is searchable context too, in a
-    column of its own so that BM25 can weight it (search.text.keyword.HEADING_WEIGHT)."""
-    return keyword.index_text(heading), keyword.index_text(text)
+    column of its own so that BM25 can weight it (search.text.keyword.HEADING_WEIGHT); each of heading and
+    text is indexed twice, as character bigrams and as content-word lemmas (search.text.keyword.WORD_WEIGHT)."""
+    return (
+        keyword.index_text(heading),
+        keyword.index_text(text),
+        keyword.index_words(heading),
+        keyword.index_words(text),
+    )
 
 
 class Store:
@@ -79,9 +85,11 @@ class Store:
         version = self.manifest().get("schema_version", SCHEMA_VERSION)
         if version != SCHEMA_VERSION:
             conn.close()
+            why = "; ".join(sql.SCHEMA_CHANGES[v] for v in sorted(sql.SCHEMA_CHANGES) if v > int(version))
             raise SearchError(
-                f"{self.path} has index format {version}, this version reads {SCHEMA_VERSION}: rebuild it "
-                "into a new --index folder"
+                f"{self.path} has index format {version}, this version reads {SCHEMA_VERSION}"
+                + (f" ({why})" if why else "")
+                + ": rebuild it into a new --index folder (indexer build DOCS_DIR --index NEW_DIR)"
             )
 
     @property
@@ -273,6 +281,14 @@ class Store:
             statement = sql.KEYWORD_SEARCH_FILTERED.format(rank=keyword.BM25_RANK, where=where)
             bound = [expression, *params, depth]
         return [(int(r[0]), float(r[1])) for r in self.conn.execute(statement, bound)]
+
+    def passage_documents(self, ids: Sequence[int]) -> dict[int, int]:
+        """passage id -> document id, to collapse a ranking by document without reading passage texts."""
+        out: dict[int, int] = {}
+        for chunk in _chunks(ids, 500):
+            rows = self.conn.execute(sql.PASSAGE_DOCUMENTS.format(ids=sql.marks(len(chunk))), chunk)
+            out.update((int(r[0]), int(r[1])) for r in rows)
+        return out
 
 
 def _records(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:

@@ -1,25 +1,56 @@
-"""Snippets that show why a passage matched: query terms marked inside a short window of the passage."""
+"""Snippets that show why a passage matched: meaningful query matches marked inside a short window.
+
+A match is a whole word of the passage (as the morphological analyser splits it) whose lemma is one of the
+query's content words or synonyms, or a sequence of whole words that spells one of the query's content-word
+runs. So particles and endings (ます, でき) are never marked, and ロード is not marked inside ダウンロード.
+"""
 
 from __future__ import annotations
 
 import html
 from collections.abc import Sequence
 
-from search.text import keyword
+from search.text import morphology
+from search.text.analysis import AnalyzedQuery
+
+_MAX_RUN_WORDS = 8
 
 
-def match_spans(text: str, query: str) -> list[tuple[int, int]]:
-    """Merged (start, end) spans of `text` covered by any query token (bigrams join into whole words)."""
-    lowered = text.lower()
+def match_spans(text: str, query: AnalyzedQuery) -> list[tuple[int, int]]:
+    """Merged (start, end) character spans of `text` that meaningfully match the query."""
+    lemmas, runs = query.highlight_terms()
+    if not lemmas and not runs:
+        return []
+    words = morphology.words(text)
+    spans = [(w.start, w.end) for w in words if w.content and (w.lemma in lemmas or _norm(w) in runs)]
+    spans.extend(_run_spans(words, runs))
+    return _merge(spans)
+
+
+def _norm(word: morphology.Word) -> str:
+    return morphology.normalize(word.surface)
+
+
+def _run_spans(words: Sequence[morphology.Word], runs: frozenset[str]) -> list[tuple[int, int]]:
+    """Consecutive words (no gap between them) whose joined surfaces equal a query run: 有給 + 休暇 = 有給休暇."""
+    multi = [r for r in runs if len(r) > 1]
     spans: list[tuple[int, int]] = []
-    for term in keyword.query_terms(query):
-        start = lowered.find(term)
-        while start != -1:
-            spans.append((start, start + len(term)))
-            start = lowered.find(term, start + 1)
-    spans.sort()
+    for i, first in enumerate(words):
+        joined = ""
+        for j in range(i, min(i + _MAX_RUN_WORDS, len(words))):
+            if j > i and words[j].start != words[j - 1].end:
+                break
+            joined += _norm(words[j])
+            if j > i and joined in runs:
+                spans.append((first.start, words[j].end))
+            if not any(r.startswith(joined) for r in multi):
+                break
+    return spans
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     merged: list[tuple[int, int]] = []
-    for start, end in spans:
+    for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:

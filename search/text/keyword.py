@@ -2,13 +2,21 @@
 
 FTS5's trigram tokenizer cannot match 1–2 character words (休暇, 規程) and unicode61 keeps a whole CJK run as
 one token, so CJK text is indexed as overlapping character bigrams (Lucene's CJK analyzer does the same);
-Latin words and numbers stay whole. The same function tokenizes documents and queries.
+Latin words and numbers stay whole. The same function tokenizes documents and queries. Next to the bigrams,
+the lemmas of content words (search.text.morphology) go into columns of their own, so that a whole-word,
+inflection-insensitive match counts for more than sharing a few characters.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from typing import TYPE_CHECKING
+
+from search.text import morphology
+
+if TYPE_CHECKING:
+    from search.text.analysis import AnalyzedQuery
 
 # Kanji (incl. extension A and compatibility), hiragana, katakana (incl. phonetic extensions), the
 # iteration marks 々〆ヵヶ and the long-vowel mark.
@@ -27,8 +35,17 @@ paragraphs as passages: 1 .9303, 2 .9330, 3 .9340, 5 .9354. Almost all of the ga
 each step adds under .001 on this set, whose headings are article titles that questions often name, so 3
 is taken rather than the largest value, to avoid tuning to JSQuAD.
 """
-# The rank expression for the `passages_fts(heading, body)` table (column order as in search.storage.store.SCHEMA).
-BM25_RANK = f"bm25(passages_fts, {HEADING_WEIGHT}, 1.0)"
+WORD_WEIGHT = 1.0
+"""BM25 weight of the lemma columns (heading_words, body_words) against 1.0 for the bigram body; the heading
+lemmas weigh HEADING_WEIGHT times as much, like the heading bigrams. A word that matches by lemma also
+matches its bigrams, so the lemma columns add a bonus for whole-word (and inflection-insensitive) matches on
+top of the bigrams' recall. Measurements: benchmarks/README.md, "Retrieval quality"."""
+
+# The rank expression for `passages_fts(heading, body, heading_words, body_words)` (column order as in
+# search.storage.schema.CREATE_TABLES).
+BM25_RANK = f"bm25(passages_fts, {HEADING_WEIGHT}, 1.0, {HEADING_WEIGHT * WORD_WEIGHT}, {WORD_WEIGHT})"
+_BIGRAM_COLUMNS = "{heading body}"
+_WORD_COLUMNS = "{heading_words body_words}"
 
 
 def normalize(text: str) -> str:
@@ -52,27 +69,48 @@ def index_text(text: str) -> str:
     return " ".join(tokens(text))
 
 
-def match_expression(query: str) -> str | None:
-    """An FTS5 MATCH expression that can never be read as query syntax: every token is a quoted string.
-
-    A lone CJK character becomes a prefix query so that 京 still finds 京都. Tokens are ORed: BM25 then
-    ranks passages that share more (and rarer) tokens higher, as a search engine user expects.
-    """
-    terms: list[str] = []
-    seen: set[str] = set()
-    for token in tokens(query):
-        term = '"' + token.replace('"', '""') + '"'
-        if len(token) == 1 and _IS_CJK.match(token):
-            term += "*"
-        if term not in seen:
-            seen.add(term)
-            terms.append(term)
-    return " OR ".join(terms) if terms else None
+def index_words(text: str) -> str:
+    """What goes into a lemma column: the content words' lemmas separated by spaces (search.text.morphology)."""
+    return " ".join(morphology.content_lemmas(text))
 
 
-def query_terms(query: str) -> list[str]:
-    """Distinct normalized query tokens, for highlighting matched spans in snippets."""
-    return list(dict.fromkeys(tokens(query)))
+def _quote(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
+
+
+def _bigram_term(token: str) -> str:
+    """A quoted bigram; a lone CJK character becomes a prefix query so that 京 still finds 京都."""
+    return _quote(token) + ("*" if len(token) == 1 and _IS_CJK.match(token) else "")
+
+
+def _columns(columns: str, terms: list[str]) -> str | None:
+    return f"{columns} : ({' OR '.join(terms)})" if terms else None
+
+
+def _either(*parts: str | None) -> str | None:
+    kept = [p for p in parts if p]
+    return " OR ".join(kept) if kept else None
+
+
+def match_expression(query: AnalyzedQuery) -> str | None:
+    """The FTS5 MATCH expression for the words the user typed; it can never be read as query syntax (every
+    token is a quoted string). Bigrams search the bigram columns and lemmas the lemma columns, all ORed: BM25
+    then ranks passages that share more (and rarer) words higher, as a search engine user expects."""
+    return _either(
+        _columns(_BIGRAM_COLUMNS, [_bigram_term(t) for t in query.bigrams]),
+        _columns(_WORD_COLUMNS, [_quote(t) for t in query.terms]),
+    )
+
+
+def expansion_expression(query: AnalyzedQuery) -> str | None:
+    """The MATCH expression for the query's synonyms: each synonym as a phrase (有給休暇 must appear as such,
+    not as 有給 somewhere and 休暇 elsewhere), by lemmas and by bigrams."""
+    bigram_phrases = [_quote(" ".join(e.bigrams)) for e in query.expansions if e.bigrams]
+    word_phrases = [_quote(" ".join(e.lemmas)) for e in query.expansions if e.lemmas]
+    return _either(
+        _columns(_BIGRAM_COLUMNS, list(dict.fromkeys(bigram_phrases))),
+        _columns(_WORD_COLUMNS, list(dict.fromkeys(word_phrases))),
+    )
 
 
 def has_cjk(text: str) -> bool:
