@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import itertools
+import math
+from collections.abc import Sequence
+
 import pytest
 
 from search.documents import Block, Document
@@ -93,6 +97,64 @@ def test_real_tokenizer_budget(tiny_encoder) -> None:
     doc = make_doc(text)
     passages = chunk_document(doc, tiny_encoder.count_tokens, ChunkSettings(max_tokens=40, overlap_tokens=0))
     assert len(passages) > 1
+    assert all(n <= 40 for n in tiny_encoder.count_tokens([p.text for p in passages]))
+
+
+class CountingTokenizer:
+    """A Japanese character is one token, an ASCII character a quarter (rounded up); records the work done."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.chars = 0
+
+    def __call__(self, texts: Sequence[str]) -> list[int]:
+        self.calls += 1
+        self.chars += sum(len(t) for t in texts)
+        return [math.ceil(sum(0.25 if c.isascii() else 1 for c in t)) for t in texts]
+
+
+LONG_LINES = {
+    "kana without punctuation": "あいうえおかきくけこさしすせそ" * 14_000,
+    "words without periods": "password reset request " * 9_000 + "end",
+    "alternating scripts": ("abcdefghij" * 300 + "日本語の長い行" * 500) * 30,
+    "commas only": "あいうえおかきくけこ、" * 20_000,
+}
+
+
+@pytest.mark.parametrize("name", LONG_LINES)
+def test_long_line_costs_linear_tokenizer_work(name: str) -> None:
+    # Issue #14: cutting a long unpunctuated line re-tokenized both halves at every cut (2 MB: 105 s). Each
+    # character must now be tokenized a bounded number of times, in few tokenizer calls.
+    text = LONG_LINES[name]
+    tokenizer = CountingTokenizer()
+    passages = chunk_document(make_doc(text), tokenizer, ChunkSettings(max_tokens=64, overlap_tokens=0))
+    assert tokenizer.chars <= 1.5 * len(text)
+    assert tokenizer.calls <= len(passages) // 8
+    assert "".join(p.text for p in passages) == text
+    assert all(n <= 64 for n in CountingTokenizer()([p.text for p in passages]))
+
+
+def test_long_line_with_overlap_keeps_budget_and_exact_offsets() -> None:
+    text = LONG_LINES["alternating scripts"]
+    passages = chunk_document(make_doc(text), CountingTokenizer(), ChunkSettings(max_tokens=64, overlap_tokens=16))
+    assert all(text[p.start : p.end] == p.text for p in passages)
+    assert all(n <= 64 for n in CountingTokenizer()([p.text for p in passages]))
+    assert all(q.start <= p.end for p, q in itertools.pairwise(passages))  # no text falls between passages
+    assert passages[0].start == 0 and passages[-1].end == len(text)
+
+
+def test_hard_split_cuts_after_a_comma_when_there_is_one() -> None:
+    text = "あいうえおかきくけこ、" * 30
+    passages = chunk_document(make_doc(text), char_count, ChunkSettings(max_tokens=30, overlap_tokens=0))
+    assert len(passages) > 10
+    assert all(p.text.endswith("、") for p in passages)
+
+
+def test_long_line_with_real_tokenizer(tiny_encoder) -> None:
+    text = "有給休暇は入社から六か月を経過した日に十日付与されます" * 400
+    passages = chunk_document(make_doc(text), tiny_encoder.count_tokens, ChunkSettings(max_tokens=40, overlap_tokens=8))
+    assert len(passages) > 10
+    assert all(text[p.start : p.end] == p.text for p in passages)
     assert all(n <= 40 for n in tiny_encoder.count_tokens([p.text for p in passages]))
 
 
