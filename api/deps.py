@@ -15,6 +15,7 @@ from fastapi import HTTPException, Request
 from api.concurrency import ModelSlots
 from api.metrics import ApiMetrics
 from api.settings import ApiSettings
+from search import Index
 from search.retrieval.searcher import Searcher
 
 WARM_UP_QUERY = "有給休暇の申請"
@@ -32,13 +33,13 @@ class AppState:
 
 def load_searcher(settings: ApiSettings) -> Searcher:
     """Open the index and load its embedding model completely, or raise the SearchError saying what to run."""
-    searcher = Searcher(
+    index = Index(
         settings.index_dir,
         device=settings.device,
         precision=settings.precision,
         query_cache_size=settings.query_cache_size,
     )
-    return ensure_loaded(searcher)
+    return ensure_loaded(index.searcher)
 
 
 def ensure_loaded(searcher: Searcher) -> Searcher:

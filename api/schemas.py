@@ -11,12 +11,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from search import settings as config
 from search.errors import SearchError
 from search.retrieval.filters import Filters, parse_time
 
-MAX_QUERY_CHARS = 2000
-MAX_K = 100
-MAX_OFFSET = 1000
+MAX_QUERY_CHARS = config.QUERY_MAX_CHARS.default
+MAX_K = int(config.K.maximum or 0)
+MAX_OFFSET = int(config.OFFSET.maximum or 0)
 
 Mode = Literal["hybrid", "dense", "keyword"]
 

@@ -12,13 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from search import settings as config
 from search.errors import SearchError
-from search.retrieval.query_cache import DEFAULT_QUERY_CACHE_SIZE
 
-ENV_INDEX = "INDEXER_INDEX"
-ENV_API_KEY = "INDEXER_API_KEY"
-ENV_API_KEY_FILE = "INDEXER_API_KEY_FILE"
-ENV_CORS_ORIGINS = "INDEXER_CORS_ORIGINS"
+ENV_INDEX = config.INDEX.env
+ENV_API_KEY = config.API_KEY.env
+ENV_API_KEY_FILE = config.API_KEY_FILE.env
+ENV_CORS_ORIGINS = config.CORS_ORIGINS.env
 
 
 @dataclass(frozen=True)
@@ -29,26 +29,21 @@ class ApiSettings:
     # repr=False: settings get printed and logged, the key must never be.
     api_key: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
-    device: str = "auto"
-    precision: str = "auto"
-    max_concurrent_model_calls: int = 2
-    model_queue_timeout_s: float = 5.0
-    max_body_bytes: int = 64 * 1024
+    device: str = config.DEVICE.default
+    precision: str = config.PRECISION.default
+    max_concurrent_model_calls: int = config.MAX_CONCURRENT_MODEL_CALLS.default
+    model_queue_timeout_s: float = config.MODEL_QUEUE_TIMEOUT.default
+    max_body_bytes: int = config.MAX_BODY_BYTES.default
     # Intra-op threads per model call; None: the cores divided by max_concurrent_model_calls (api.concurrency).
-    threads_per_call: int | None = None
-    query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE  # query embeddings kept (search.retrieval.query_cache); 0: off
+    threads_per_call: int | None = config.THREADS_PER_CALL.default
+    query_cache_size: int = config.QUERY_CACHE_SIZE.default  # query embeddings kept; 0: off
 
     def __post_init__(self) -> None:
-        if self.max_concurrent_model_calls < 1:
-            raise SearchError(f"max_concurrent_model_calls must be at least 1, got {self.max_concurrent_model_calls}")
-        if self.model_queue_timeout_s < 0:
-            raise SearchError(f"model_queue_timeout_s must not be negative, got {self.model_queue_timeout_s}")
-        if self.max_body_bytes < 1:
-            raise SearchError(f"max_body_bytes must be at least 1, got {self.max_body_bytes}")
-        if self.threads_per_call is not None and self.threads_per_call < 1:
-            raise SearchError(f"threads_per_call must be at least 1, got {self.threads_per_call}")
-        if self.query_cache_size < 0:
-            raise SearchError(f"query_cache_size must not be negative, got {self.query_cache_size}")
+        config.MAX_CONCURRENT_MODEL_CALLS.check(self.max_concurrent_model_calls)
+        config.MODEL_QUEUE_TIMEOUT.check(self.model_queue_timeout_s)
+        config.MAX_BODY_BYTES.check(self.max_body_bytes)
+        config.THREADS_PER_CALL.check(self.threads_per_call)
+        config.QUERY_CACHE_SIZE.check(self.query_cache_size)
         if self.api_key is not None and not self.api_key:
             raise SearchError("The API key is empty: set a non-empty key or none at all")
 
@@ -85,18 +80,18 @@ def load_settings(
     index_dir: Path | None = None,
     api_key_file: Path | None = None,
     cors_origins: Sequence[str] = (),
-    device: str = "auto",
-    precision: str = "auto",
+    device: str = config.DEVICE.default,
+    precision: str = config.PRECISION.default,
     environ: Mapping[str, str] | None = None,
-    max_concurrent_model_calls: int = 2,
-    model_queue_timeout_s: float = 5.0,
-    max_body_bytes: int = 64 * 1024,
-    threads_per_call: int | None = None,
-    query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE,
+    max_concurrent_model_calls: int = config.MAX_CONCURRENT_MODEL_CALLS.default,
+    model_queue_timeout_s: float = config.MODEL_QUEUE_TIMEOUT.default,
+    max_body_bytes: int = config.MAX_BODY_BYTES.default,
+    threads_per_call: int | None = config.THREADS_PER_CALL.default,
+    query_cache_size: int = config.QUERY_CACHE_SIZE.default,
 ) -> ApiSettings:
     """Flags win over environment variables (`environ` defaults to the process environment)."""
     env = os.environ if environ is None else environ
-    index = index_dir if index_dir is not None else Path(env.get(ENV_INDEX, "index"))
+    index = index_dir if index_dir is not None else Path(config.INDEX.value(env))
     return ApiSettings(
         index_dir=index,
         api_key=resolve_api_key(api_key_file, env),

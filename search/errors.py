@@ -36,6 +36,10 @@ class IndexNotFoundError(SearchError):
     """The index directory does not hold an index yet."""
 
 
+class ModelMismatchError(SearchError):
+    """An index was opened with another embedding model than the one its passages are encoded with."""
+
+
 class IndexLockedError(SearchError):
     """Another build holds the index's write lock."""
 

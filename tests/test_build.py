@@ -8,13 +8,13 @@ import pytest
 from tiny_index import build
 
 from search.errors import IndexLockedError
-from search.ingest.build import build_lock
 from search.ingest.chunk import ChunkSettings
 from search.models.encoder import Encoder
 from search.retrieval.searcher import Searcher
 from search.storage.generations import index_status
 from search.storage.store import Store
 from search.storage.vectors import VectorIndex, vectors_path
+from search.storage.writer import write_lock
 
 RULES = (
     "就業規則\n\n第1条 この規則は従業員に適用されます。\n\n"
@@ -159,7 +159,7 @@ def test_a_file_that_breaks_later_keeps_its_previous_passages(docs: Path, tmp_pa
 
 
 def test_second_writer_is_refused(docs: Path, tmp_path: Path, tiny_encoder: Encoder) -> None:
-    with build_lock(tmp_path / "index"), pytest.raises(IndexLockedError, match="Another `indexer build`"):
+    with write_lock(tmp_path / "index"), pytest.raises(IndexLockedError, match="Another build is writing"):
         build(docs, tmp_path / "index", tiny_encoder)
 
 

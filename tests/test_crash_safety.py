@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tiny_index import build
 
 from indexer.cli import main
 from search.errors import IndexLockedError, IndexNotFoundError
@@ -431,7 +432,7 @@ def test_second_build_is_refused_and_searches_see_the_previous_generation(
         )  # fmt: skip
         seconds = time.monotonic() - started
         assert second.returncode == 2, second.stderr
-        assert "Another `indexer build` is writing" in second.stderr and "Traceback" not in second.stderr
+        assert "Another build is writing" in second.stderr and "Traceback" not in second.stderr
         assert seconds < 5, f"the second build took {seconds:.1f} s to give up"
         assert snapshot(index) == before, "the refused build changed the index"
 
@@ -459,16 +460,14 @@ def test_second_build_is_refused_and_searches_see_the_previous_generation(
 def test_lock_is_taken_before_the_folder_is_walked(tmp_path: Path, tiny_encoder: Encoder, monkeypatch) -> None:
     """A second build must give up at once, not after walking a whole shared drive first."""
     import search.ingest.build
+    from search.storage.writer import write_lock
 
     def walk(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the folder was walked although another build holds the lock")
 
     monkeypatch.setattr(search.ingest.build, "discover_files", walk)
-    options = search.ingest.build.BuildOptions(
-        docs_dir=tmp_path, index_dir=tmp_path / "index", model=tiny_encoder.model_id
-    )
-    with search.ingest.build.build_lock(tmp_path / "index"), pytest.raises(IndexLockedError):
-        search.ingest.build.build_index(options, lambda: tiny_encoder)
+    with write_lock(tmp_path / "index"), pytest.raises(IndexLockedError):
+        build(tmp_path, tmp_path / "index", tiny_encoder)
 
 
 def test_unreadable_or_vanishing_faiss_file_is_rebuilt_not_a_traceback(

@@ -17,12 +17,12 @@ from search.ingest.chunk import ChunkSettings
 from search.models.encoder import Encoder
 from search.retrieval.filters import Filters
 from search.retrieval.searcher import Searcher
+from search.settings import IVF_THRESHOLD
 from search.storage.generations import index_status
 from search.storage.store import Store
 from search.storage.vectors import (
     FLAT,
     IVF_SQ8,
-    THRESHOLD_ENV,
     VectorIndex,
     choose_index_type,
     ivf_lists,
@@ -77,7 +77,7 @@ def test_type_follows_the_threshold_with_hysteresis(monkeypatch: pytest.MonkeyPa
     # An IVF index that shrinks a little stays IVF (no re-training on every build); far below, it goes flat.
     assert choose_index_type(80, current=IVF_SQ8, threshold=100) == IVF_SQ8
     assert choose_index_type(40, current=IVF_SQ8, threshold=100) == FLAT
-    monkeypatch.setenv(THRESHOLD_ENV, "10")
+    monkeypatch.setenv(IVF_THRESHOLD.env, "10")
     assert choose_index_type(11) == IVF_SQ8
 
 
@@ -182,7 +182,7 @@ TEXTS = {
 def test_build_chooses_ivf_above_the_threshold_and_stays_consistent(
     tmp_path: Path, tiny_encoder: Encoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(THRESHOLD_ENV, "20")
+    monkeypatch.setenv(IVF_THRESHOLD.env, "20")
     docs, index = tmp_path / "docs", tmp_path / "index"
     docs.mkdir()
     for name, text in TEXTS.items():

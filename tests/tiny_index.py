@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from search.ingest.build import BuildOptions, BuildSummary, build_index
+from search import Index
+from search.ingest.build import BuildSummary
 from search.ingest.chunk import ChunkSettings
 from search.models.encoder import Encoder
 
@@ -19,7 +20,13 @@ SMALL_PASSAGES = ChunkSettings(max_tokens=32, overlap_tokens=0)
 def build(
     docs: Path, index: Path, encoder: Encoder, chunk: ChunkSettings = SMALL_PASSAGES, **options: Any
 ) -> BuildSummary:
-    settings = BuildOptions(
-        docs_dir=docs, index_dir=index, model=encoder.model_id, device="cpu", precision="fp32", chunk=chunk, **options
-    )
-    return build_index(settings, lambda: encoder)
+    with Index(
+        index,
+        encoder=encoder,
+        reencode=True,
+        device="cpu",
+        precision="fp32",
+        chunk_tokens=chunk.max_tokens,
+        chunk_overlap=chunk.overlap_tokens,
+    ) as front_door:
+        return front_door.build(docs, **options)

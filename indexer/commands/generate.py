@@ -89,7 +89,7 @@ def settings_from_args(args: argparse.Namespace) -> GenerationSettings:
 
 
 def run_ask(args: argparse.Namespace) -> int:
-    from indexer.cli import EXIT_OK, parse_filters
+    from indexer.options import EXIT_OK, parse_filters
     from search.generation.answer import Answerer
     from search.retrieval.searcher import Searcher
 
@@ -129,7 +129,7 @@ def print_answer(r: dict[str, Any]) -> None:
 
 
 def run_quiz(args: argparse.Namespace) -> int:
-    from indexer.cli import EXIT_OK, EXIT_PARTIAL, parse_filters
+    from indexer.options import EXIT_OK, EXIT_PARTIAL, parse_filters
     from search.generation.export import write_table
     from search.generation.quiz import QuizGenerator
     from search.retrieval.searcher import Searcher

@@ -28,6 +28,7 @@ from search.errors import SearchError
 from search.evaluation import metrics
 from search.ingest.build import BuildOptions, build_index
 from search.ingest.chunk import ChunkSettings
+from search.models.spec import EncoderSpec
 from search.retrieval.results import SearchResult
 from search.retrieval.searcher import MODES, Searcher
 
@@ -194,8 +195,6 @@ def evaluate_dataset(
     happens; with it, the index (and the staged corpus under `<index>/corpus`) stays for inspection and a
     second run reuses the stored embeddings.
     """
-    from search.models.encoder import Encoder
-
     unknown = [m for m in modes if m not in MODES]
     if unknown or not modes:
         raise SearchError(f"Unknown evaluation mode {unknown}: use any of {', '.join(MODES)}")
@@ -203,27 +202,16 @@ def evaluate_dataset(
         raise SearchError(f"--limit must be at least 1, got {limit}")
     dataset = load_beir(dataset_dir, limit)
     chunk = chunk or ChunkSettings()
-    encoder = Encoder(model, device=device, max_length=max_length, batch_size=batch_size, precision=precision)
+    spec = EncoderSpec(model, max_length=max_length, device=device, precision=precision, batch_size=batch_size)
     temporary = index_dir is None
     root = Path(tempfile.mkdtemp(prefix="indexer-eval-")) if index_dir is None else claim_index_dir(index_dir)
     try:
         path_to_id = stage_corpus(dataset.corpus, root / STAGING_DIR)
-        options = BuildOptions(
-            docs_dir=root / STAGING_DIR,
-            index_dir=root,
-            model=model,
-            device=device,
-            batch_size=batch_size,
-            max_length=max_length,
-            precision=precision,
-            chunk=chunk,
-            progress=progress,
-        )
-        summary = build_index(options, lambda: encoder)
+        summary = build_index(root, spec, BuildOptions(docs_dir=root / STAGING_DIR, chunk=chunk, progress=progress))
         if summary.files_failed:
             failed = ", ".join(f"{f['path']} ({f['reason']})" for f in summary.files_failed[:3])
             raise SearchError(f"{len(summary.files_failed)} corpus records could not be indexed: {failed}")
-        report = _search_all(dataset, root, encoder, modes, path_to_id, progress)
+        report = _search_all(dataset, root, spec.get(), modes, path_to_id, progress)
         report["seconds"] = {"index": round(summary.seconds, 3), **report["seconds"]}
         searcher_counts = report.pop("counts")
     finally:

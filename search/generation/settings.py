@@ -6,29 +6,31 @@ CLI, the server and `/health` all read (and show) the same settings.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from search import settings as config
 from search.errors import SearchError
 
-# English answers: FLAN-T5 is instruction-tuned for extractive QA prompts. It cannot read Japanese.
-DEFAULT_QA_MODEL_EN = "google/flan-t5-base"
-# Japanese answers: mT5-small fine-tuned on JaQuAD for QA (CC BY 4.0); input template in search/generation/prompts.py.
-DEFAULT_QA_MODEL_JA = "lmqg/mt5-small-jaquad-qa"
-# Japanese question generation from (answer, context) pairs (CC BY-SA 4.0).
-DEFAULT_QG_MODEL = "sonoisa/t5-base-japanese-question-generation"
-
-ENVIRONMENT = {
-    "qa_model_ja": "INDEXER_QA_MODEL_JA",
-    "qa_model_en": "INDEXER_QA_MODEL_EN",
-    "qg_model": "INDEXER_QG_MODEL",
-    "max_input_tokens": "INDEXER_GENERATION_MAX_INPUT_TOKENS",
-    "max_new_tokens": "INDEXER_GENERATION_MAX_NEW_TOKENS",
-    "max_time": "INDEXER_GENERATION_MAX_TIME",
-    "max_concurrent": "INDEXER_GENERATION_CONCURRENCY",
+DEFAULT_QA_MODEL_EN = config.QA_MODEL_EN.default  # FLAN-T5: instruction-tuned for QA; cannot read Japanese
+DEFAULT_QA_MODEL_JA = config.QA_MODEL_JA.default  # mT5-small fine-tuned on JaQuAD (CC BY 4.0)
+DEFAULT_QG_MODEL = config.QG_MODEL.default  # Japanese question generation (CC BY-SA 4.0)
+# The fields of GenerationSettings that are product settings (search.settings), by field name.
+FIELDS = {
+    s.name: s
+    for s in (
+        config.QA_MODEL_JA,
+        config.QA_MODEL_EN,
+        config.QG_MODEL,
+        config.MAX_INPUT_TOKENS,
+        config.MAX_NEW_TOKENS,
+        config.MAX_TIME,
+        config.NUM_BEAMS,
+        config.GENERATION_CONCURRENCY,
+    )
 }
+ENVIRONMENT = {name: setting.env for name, setting in FIELDS.items() if setting.env}
 
 
 @dataclass(frozen=True)
@@ -46,20 +48,17 @@ class GenerationSettings:
     qg_model: str = DEFAULT_QG_MODEL
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 — never fp16: T5 activations overflow in half precision
-    max_input_tokens: int = 512
-    max_new_tokens: int = 64
-    max_time: float = 60.0  # seconds per generate() call
-    num_beams: int = 4
-    max_concurrent: int = 1  # generation calls at once in the server
+    max_input_tokens: int = config.MAX_INPUT_TOKENS.default
+    max_new_tokens: int = config.MAX_NEW_TOKENS.default
+    max_time: float = config.MAX_TIME.default  # seconds per generate() call
+    num_beams: int = config.NUM_BEAMS.default
+    max_concurrent: int = config.GENERATION_CONCURRENCY.default  # generation calls at once in the server
 
     def __post_init__(self) -> None:
         if self.precision not in {"auto", "fp32", "bf16"}:
             raise SearchError(f"generation precision must be auto, fp32 or bf16 (never fp16), got {self.precision}")
-        for name, low in (("max_input_tokens", 16), ("max_new_tokens", 1), ("num_beams", 1), ("max_concurrent", 1)):
-            if getattr(self, name) < low:
-                raise SearchError(f"{name} must be at least {low}, got {getattr(self, name)}")
-        if self.max_time <= 0:
-            raise SearchError(f"max_time must be positive seconds, got {self.max_time}")
+        for name, setting in FIELDS.items():
+            setting.check(getattr(self, name))
         for name in ("qa_model_ja", "qa_model_en", "qg_model"):
             if not getattr(self, name).strip():
                 raise SearchError(f"{name} must name a model (hub id or local directory)")
@@ -70,14 +69,7 @@ class GenerationSettings:
 
         Overrides that are None mean "not given" so that CLI flags can default to None.
         """
-        environ = os.environ if environ is None else environ
-        types = {f.name: f.type for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for name, variable in ENVIRONMENT.items():
-            raw = environ.get(variable)
-            if raw is None or raw == "":
-                continue
-            values[name] = _parse(raw, str(types[name]), variable)
+        values = {name: setting.value(environ) for name, setting in FIELDS.items()}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(cls(), **values)
 
@@ -92,14 +84,3 @@ def generation_precision(precision: str) -> str:
     precision (`auto`: bf16 where native, else fp32), since beam search over int8 weights is unmeasured here.
     """
     return precision if precision in {"auto", "fp32", "bf16"} else "auto"
-
-
-def _parse(raw: str, type_name: str, variable: str) -> Any:
-    try:
-        if type_name == "int":
-            return int(raw)
-        if type_name == "float":
-            return float(raw)
-    except ValueError as exc:
-        raise SearchError(f"${variable}='{raw}' is not a valid {type_name}") from exc
-    return raw

@@ -28,10 +28,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from search import settings as config
+
 if TYPE_CHECKING:
     from search.models.encoder import Encoder
 
-DEFAULT_QUERY_CACHE_SIZE = 1024
+DEFAULT_QUERY_CACHE_SIZE = config.QUERY_CACHE_SIZE.default
 """Entries (one 768-d float32 vector, 3 KB, plus its text each): about 4 MB when full."""
 
 CacheKey = tuple[str, int, str]

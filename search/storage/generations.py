@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from search.errors import IndexNotFoundError
+from search.storage.schema import DB_NAME
 from search.storage.store import Store
 from search.storage.vectors import INDEX_TYPE, VectorIndex, choose_index_type, vector_files, vectors_path
 
@@ -81,6 +83,20 @@ def open_vectors(store: Store, index_dir: Path, save_repair: bool) -> tuple[Vect
     if save_repair:
         vectors.save(index_dir, generation)
     return vectors, generation, True
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any]:
+    """The manifest of the index at `index_dir`, or {} when there is no index (yet) or no build committed."""
+    if not (index_dir / DB_NAME).is_file():
+        return {}
+    try:
+        store = Store(index_dir)
+    except IndexNotFoundError:
+        return {}
+    try:
+        return store.manifest()
+    finally:
+        store.close()
 
 
 def index_status(index_dir: Path) -> dict[str, Any]:

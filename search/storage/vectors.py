@@ -25,22 +25,19 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from search import settings as config
 from search.storage.crashpoints import pause_point
 
 FILE_PATTERN = re.compile(r"^vectors\.(\d+)\.faiss$")
 FLAT = "flat-ip"
 IVF_SQ8 = "ivf-sq8-ip"
 INDEX_TYPE = FLAT  # the default, and the type of indexes built before the manifest recorded one
-THRESHOLD_ENV = "INDEXER_IVF_THRESHOLD"
-NPROBE_ENV = "INDEXER_IVF_NPROBE"
-DEFAULT_THRESHOLD = 50_000
 TRAINING_POINTS_PER_LIST = 64  # faiss warns below 39 per list: fewer give poorly placed centroids
 
 
 def approximate_threshold() -> int:
-    """Vectors above which the approximate index is used (INDEXER_IVF_THRESHOLD overrides the default)."""
-    value = os.environ.get(THRESHOLD_ENV, "")
-    return int(value) if value.strip().isdigit() else DEFAULT_THRESHOLD
+    """Vectors above which the approximate index is used (search.settings.IVF_THRESHOLD)."""
+    return int(config.IVF_THRESHOLD.value())
 
 
 def choose_index_type(count: int, current: str | None = None, threshold: int | None = None) -> str:
@@ -70,9 +67,9 @@ def default_nprobe(nlist: int) -> int:
     On clustered synthetic data (benchmarks/scale.py) 16 of 2048 lists already give recall@10 0.9975 at 10^6
     vectors (0.45-0.6 ms per query; 64 lists: 1.5-2 ms); the margin is for real embeddings, whose neighbourhoods are
     less tidy."""
-    value = os.environ.get(NPROBE_ENV, "")
-    if value.strip().isdigit() and int(value) > 0:
-        return min(nlist, int(value))
+    chosen = config.IVF_NPROBE.value()
+    if chosen is not None:
+        return min(nlist, int(chosen))
     return min(nlist, max(32, nlist // 32))
 
 

@@ -1,0 +1,57 @@
+"""`indexer build DOCS_DIR`: index a folder incrementally."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from indexer import options as opt
+from indexer.output import print_build_summary, print_json
+from search import settings as config
+
+NAME = "build"
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(NAME, help="index a folder of documents (incremental)")
+    parser.add_argument("docs_dir", type=Path, help="folder with .txt .md .html .pdf .docx files")
+    opt.add_index(parser)
+    opt.add_setting(parser, config.MODEL, help=config.MODEL.describe() + "; naming another model re-encodes all")
+    opt.add_runtime(parser)
+    for setting in (config.BATCH_SIZE, config.MAX_LENGTH, config.CHUNK_TOKENS, config.CHUNK_OVERLAP):
+        opt.add_setting(parser, setting)
+    parser.add_argument("--include", action="append", default=[], metavar="GLOB", help="only paths matching")
+    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave out paths matching")
+    parser.add_argument("--follow-symlinks", action="store_true", help="follow links that stay inside the folder")
+    opt.add_setting(parser, config.MAX_FILE_MB)
+    opt.add_json(parser, "the summary")
+
+
+def run(args: argparse.Namespace) -> int:
+    from search import Index
+
+    index = Index(
+        opt.index_dir(args),
+        model=args.model,
+        reencode=args.model is not None,  # an explicit --model re-encodes; the summary says so
+        device=opt.setting_value(args, config.DEVICE),
+        precision=opt.setting_value(args, config.PRECISION),
+        batch_size=opt.setting_value(args, config.BATCH_SIZE),
+        max_length=args.max_length,
+        chunk_tokens=args.chunk_tokens,
+        chunk_overlap=args.chunk_overlap,
+    )
+    summary = index.build(
+        args.docs_dir,
+        include=tuple(args.include),
+        exclude=tuple(args.exclude),
+        follow_symlinks=args.follow_symlinks,
+        max_file_mb=opt.setting_value(args, config.MAX_FILE_MB),
+        progress=not args.json and sys.stderr.isatty(),
+    )
+    if args.json:
+        print_json(summary.as_dict())
+    else:
+        print_build_summary(summary.as_dict())
+    return opt.EXIT_PARTIAL if summary.files_failed else opt.EXIT_OK

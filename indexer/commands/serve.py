@@ -1,0 +1,152 @@
+"""`indexer serve`: the HTTP API and the web page over one index.
+
+Everything that can be refused is refused before anything slow happens: the arguments, the key policy and
+the port (bound here, before torch is imported or a model is loaded), so that a mistake costs a second, not
+the half minute a model takes to load. This is the only module of `indexer/` that imports `api/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from indexer import options as opt
+from indexer.commands import generate
+from search import settings as config
+from search.errors import SearchError
+
+if TYPE_CHECKING:
+    from api.settings import ApiSettings
+    from search.generation.settings import GenerationSettings
+
+NAME = "serve"
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(NAME, help="run the HTTP search API and web page (OpenAPI page at /docs)")
+    opt.add_index(parser)
+    parser.add_argument("--host", default=config.HOST.default, help=config.HOST.describe())
+    opt.add_setting(parser, config.PORT, default=config.PORT.default)
+    parser.add_argument(
+        "--api-key-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="file holding the API key clients must send (else $INDEXER_API_KEY, else $INDEXER_API_KEY_FILE)",
+    )
+    parser.add_argument("--insecure", action="store_true", help="allow a non-loopback --host without an API key")
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="allow browser calls from this origin (repeatable; else comma-separated $INDEXER_CORS_ORIGINS)",
+    )
+    for setting in (
+        config.MAX_CONCURRENT_MODEL_CALLS,
+        config.MODEL_QUEUE_TIMEOUT,
+        config.THREADS_PER_CALL,
+        config.QUERY_CACHE_SIZE,
+    ):
+        opt.add_setting(parser, setting)
+    generate.add_model_flags(parser, qg=True)  # generation models load on the first request using them
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="server log detail (default: info)",
+    )
+    opt.add_runtime(parser)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound now: a port in use is an error before any model loads (exit 2)."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise SearchError(
+            f"cannot listen on {host}:{port} ({exc.strerror}): another program may be using the port; "
+            "choose another with --port (0 picks a free one)"
+        ) from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run(args: argparse.Namespace) -> int:
+    from api.settings import is_loopback, load_settings
+
+    settings = load_settings(
+        index_dir=opt.index_dir(args),
+        api_key_file=args.api_key_file,
+        cors_origins=args.cors_origin,
+        device=opt.setting_value(args, config.DEVICE),
+        precision=opt.setting_value(args, config.PRECISION),
+        max_concurrent_model_calls=opt.setting_value(args, config.MAX_CONCURRENT_MODEL_CALLS),
+        model_queue_timeout_s=opt.setting_value(args, config.MODEL_QUEUE_TIMEOUT),
+        threads_per_call=opt.setting_value(args, config.THREADS_PER_CALL),
+        query_cache_size=opt.setting_value(args, config.QUERY_CACHE_SIZE),
+    )
+    if settings.api_key is None and not is_loopback(args.host):
+        if not args.insecure:
+            print(
+                f"error: refusing to serve on {args.host} without an API key: anyone who can reach this machine "
+                "could read the whole index. Set one with --api-key-file FILE or $INDEXER_API_KEY, bind to "
+                "127.0.0.1, or pass --insecure to serve without a key anyway",
+                file=sys.stderr,
+            )
+            return opt.EXIT_ERROR
+        print(f"warning: serving on {args.host} without an API key (--insecure)", file=sys.stderr)
+    generation = generate.settings_from_args(args)  # bad generation settings fail here, before loading
+    sock = bind(args.host, args.port)
+    try:
+        return _serve(args, settings, generation, sock)
+    finally:
+        sock.close()
+
+
+def _serve(args: argparse.Namespace, settings: ApiSettings, generation: GenerationSettings, sock: socket.socket) -> int:
+    import logging
+
+    import uvicorn
+
+    from api.app import create_app
+    from api.deps import load_searcher
+    from api.routes.generation import configure_generation
+    from search.models.seq2seq import model_available
+
+    # The API's own log lines (start-up summary, unexpected errors) next to uvicorn's, in the same format.
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    print(f"Loading the index {settings.index_dir} and its embedding model ...", file=sys.stderr)
+    searcher = load_searcher(settings)  # a missing index or model ends here, exit 2
+    app = create_app(settings, searcher=searcher)
+    configure_generation(app, generation)
+    # Generation models load on first use (memory); say now, not at the first request, which ones are missing.
+    for setting in (config.QA_MODEL_JA, config.QA_MODEL_EN, config.QG_MODEL):
+        model = getattr(generation, setting.name)
+        if model_available(model):
+            continue
+        effect = "quizzes are made without it" if setting is config.QG_MODEL else "answers are extractive"
+        print(
+            f"note: generation model {model} ({setting.flag} or ${setting.env}) is neither a local directory nor in "
+            f"the Hugging Face cache: the first request that needs it downloads it; offline, {effect}",
+            file=sys.stderr,
+        )
+    host, port = sock.getsockname()[:2]
+    shown_host = f"[{host}]" if ":" in host else host
+    print(
+        f"Serving http://{shown_host}:{port}  (OpenAPI page: /docs; API key "
+        f"{'required' if settings.api_key else 'not required'}; Ctrl+C stops)",
+        file=sys.stderr,
+        flush=True,
+    )
+    server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level))
+    server.run(sockets=[sock])
+    return opt.EXIT_OK

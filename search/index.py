@@ -1,0 +1,217 @@
+"""The front door: one index directory, built, searched, asked and quizzed through one object.
+
+    from search import Index
+    index = Index("idx", model="sonoisa/sentence-t5-base-ja-mean-tokens")
+    index.build("docs/")
+    index.search("有給休暇は何日", k=5, mode="hybrid", filters={"path_prefix": "人事/"})
+
+The command line (`indexer`) and the HTTP API (`api/`) are thin clients of this class: they translate flags
+and requests into these calls, and errors (SearchError and subclasses) into their own words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from search import settings as config
+from search.errors import ModelMismatchError
+from search.ingest.build import BuildOptions, BuildSummary, build_index
+from search.ingest.chunk import ChunkSettings
+from search.models.spec import EncoderSpec
+from search.retrieval.filters import Filters
+from search.retrieval.results import SearchResult
+from search.storage.generations import index_status, read_manifest
+
+if TYPE_CHECKING:
+    from search.generation.answer import AnswerResult
+    from search.generation.quiz import QuizResult
+    from search.generation.settings import GenerationSettings
+    from search.models.encoder import Encoder
+    from search.retrieval.searcher import Searcher
+
+FiltersLike = Filters | Mapping[str, Any] | None
+
+
+class Index:
+    """An index directory (SQLite + FAISS) and the embedding model that encodes it.
+
+    `model` is a hub id or a local directory. An existing index opened without `model` uses the model recorded
+    in its manifest; naming a different one raises ModelMismatchError unless `reencode=True`, in which case the
+    next `build` re-encodes every passage with it. The same holds for the passage settings (`max_length`,
+    `chunk_tokens`, `chunk_overlap`): None means "as recorded, else the default". `encoder` passes an already
+    loaded encoder (tests, notebooks); its model must agree with `model`.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        model: str | None = None,
+        *,
+        reencode: bool = False,
+        device: str = config.DEVICE.default,
+        precision: str = config.PRECISION.default,
+        batch_size: int = config.BATCH_SIZE.default,
+        max_length: int | None = None,
+        chunk_tokens: int | None = None,
+        chunk_overlap: int | None = None,
+        query_cache_size: int = config.QUERY_CACHE_SIZE.default,
+        encoder: Encoder | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.manifest = read_manifest(self.path)
+        if encoder is not None:
+            if model is not None and model != encoder.model_id:
+                raise ModelMismatchError(f"model={model!r} but the encoder given is {encoder.model_id!r}")
+            model = encoder.model_id
+            max_length = max_length or encoder.max_length
+        recorded = self.manifest.get("model")
+        if recorded and model and model != recorded and not reencode:
+            raise ModelMismatchError(
+                f"The index at {self.path} is encoded with {recorded}, not {model}. Open it without a model to "
+                f"use {recorded}, or re-encode every passage with {model} (reencode=True; on the command line, "
+                "`indexer build DOCS --model MODEL`)"
+            )
+        chunker = self.manifest.get("chunker") or {}
+        self.chunk = ChunkSettings(
+            max_tokens=chunk_tokens or chunker.get("max_tokens") or config.CHUNK_TOKENS.default,
+            overlap_tokens=_first(chunk_overlap, chunker.get("overlap_tokens"), config.CHUNK_OVERLAP.default),
+        )
+        self.encoder = EncoderSpec(
+            model=model or recorded or config.MODEL.default,
+            max_length=max_length or self.manifest.get("max_length") or config.MAX_LENGTH.default,
+            device=device,
+            precision=precision,
+            batch_size=batch_size,
+            loaded=encoder,
+        )
+        self.query_cache_size = query_cache_size
+        self._searcher: Searcher | None = None
+
+    @property
+    def model(self) -> str:
+        return self.encoder.model
+
+    # -- writing ------------------------------------------------------------------------------------
+
+    def build(
+        self,
+        docs: str | Path,
+        *,
+        include: tuple[str, ...] = (),
+        exclude: tuple[str, ...] = (),
+        follow_symlinks: bool = False,
+        max_file_mb: float | None = config.MAX_FILE_MB.default,
+        progress: bool = False,
+    ) -> BuildSummary:
+        """Index the folder `docs` incrementally: only what changed is read and encoded (see BuildSummary)."""
+        options = BuildOptions(
+            docs_dir=Path(docs),
+            chunk=self.chunk,
+            include=tuple(include),
+            exclude=tuple(exclude),
+            follow_symlinks=follow_symlinks,
+            progress=progress,
+            max_file_mb=max_file_mb or None,
+        )
+        summary = build_index(self.path, self.encoder, options)
+        self.manifest = read_manifest(self.path)
+        return summary
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    @property
+    def searcher(self) -> Searcher:
+        """The thread-safe searcher (loaded on first use); it follows new generations without a restart."""
+        if self._searcher is None:
+            from search.retrieval.searcher import Searcher
+
+            loaded = self.encoder.loaded if self.encoder.model == self.manifest.get("model") else None
+            self._searcher = Searcher(
+                self.path,
+                device=self.encoder.device,
+                precision=self.encoder.precision,
+                encoder=loaded,
+                query_cache_size=self.query_cache_size,
+            )
+        return self._searcher
+
+    def search(
+        self, query: str, k: int = 10, mode: str = "hybrid", filters: FiltersLike = None, offset: int = 0
+    ) -> SearchResult:
+        """Ranked passages for `query`; `filters` is a Filters or a dict such as {"path_prefix": "人事/"}."""
+        config.check_query(query, k, offset)
+        return self.searcher.search(query, k=k, mode=mode, filters=_filters(filters), offset=offset)
+
+    def ask(
+        self,
+        question: str,
+        k: int = 5,
+        filters: FiltersLike = None,
+        extractive: bool = False,
+        generation: GenerationSettings | None = None,
+    ) -> AnswerResult:
+        """An answer with citations to the exact passages, or a truthful "not answerable"."""
+        from search.generation.answer import Answerer
+
+        return Answerer(self.searcher, generation or self._generation()).answer(
+            question, k=k, filters=_filters(filters), extractive=extractive
+        )
+
+    def quiz(
+        self,
+        query: str | None = None,
+        document: str | None = None,
+        n: int = 5,
+        multiple_choice: bool = True,
+        verify: bool = False,
+        filters: FiltersLike = None,
+        generation: GenerationSettings | None = None,
+    ) -> QuizResult:
+        """Study questions from the passages `query` finds, or from one indexed `document` (its path)."""
+        from search.generation.quiz import QuizGenerator
+
+        if (query is None) == (document is None):
+            raise config.SettingError("quiz: give exactly one of query or document")
+        generator = QuizGenerator(self.searcher, generation or self._generation())
+        if query is not None:
+            return generator.from_query(
+                query, n=n, multiple_choice=multiple_choice, verify=verify, filters=_filters(filters)
+            )
+        return generator.from_document(document or "", n=n, multiple_choice=multiple_choice, verify=verify)
+
+    def status(self) -> dict[str, Any]:
+        """Counts, model, generation and whether SQLite and FAISS agree (read-only)."""
+        return index_status(self.path)
+
+    def _generation(self) -> GenerationSettings:
+        from search.generation.settings import GenerationSettings, generation_precision
+
+        return GenerationSettings.from_env(
+            device=self.encoder.device, precision=generation_precision(self.encoder.precision)
+        )
+
+    # -- lifetime -----------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._searcher is not None:
+            self._searcher.close()
+            self._searcher = None
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Index({str(self.path)!r}, model={self.model!r})"
+
+
+def _filters(filters: FiltersLike) -> Filters:
+    return filters if isinstance(filters, Filters) else Filters.from_mapping(filters)
+
+
+def _first(*values: Any) -> Any:
+    return next(v for v in values if v is not None)
