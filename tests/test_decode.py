@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import math
+import random
+import struct
+import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -31,7 +37,7 @@ def test_samples_decode_exactly(name: str, encoding: str) -> None:
 
 
 def test_reported_encodings_are_the_documented_ones() -> None:
-    assert set(ENCODINGS) == {"utf-8", "utf-8-sig", "utf-16", "iso2022_jp", "cp932", "euc_jp"}
+    assert set(ENCODINGS) == {"utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "iso2022_jp", "cp932", "euc_jp"}
 
 
 def test_empty_bytes() -> None:
@@ -103,14 +109,53 @@ def test_cp932_private_use_garbage_is_rejected() -> None:
         decode_text(b"\xa0\xfd\xfe\xff\xa0\xfd")
 
 
-def test_utf16_without_bom_is_not_utf16() -> None:
-    # Without a BOM, UTF-16 bytes hold NULs (ASCII) and are refused as binary, never guessed as UTF-16.
-    with pytest.raises(UndecodableError):
-        decode_text("plain ASCII text".encode("utf-16-le"))
-    # Japanese-only UTF-16-LE has no NULs; it must not come back as UTF-16 either.
+UTF16_TEXTS = {
+    "english": "Password reset\r\nOpen the portal and choose Reset.\r\n",
+    "japanese": "第1条　この規則は、従業員の就業に関し必要な事項を定める。\r\n梅雨は六月から七月です。\r\n",
+    "kanji list": "東京都千代田区\n大阪府大阪市北区\n愛知県名古屋市中区\n",
+    "names": "田中\n山田\n",  # 田 read in the wrong byte order is the kana ふ
+    "short": "OK",
+}
+
+
+@pytest.mark.parametrize("name", UTF16_TEXTS)
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom(name: str, encoding: str) -> None:
+    # The README lists UTF-16; files saved without a BOM were refused as binary because of their NULs.
+    text = UTF16_TEXTS[name]
+    assert decode_text(text.encode(encoding)) == (text.replace("\r\n", "\n"), encoding)
+
+
+def test_utf16_without_bom_or_ascii_is_not_guessed() -> None:
+    # Japanese-only UTF-16 has no NULs, and a few such bytes are as valid CP932 or EUC-JP: without a BOM
+    # or ASCII characters (a line break is enough) it cannot be told apart, so it is not called UTF-16.
     data = "梅雨の時期".encode("utf-16-le")
-    with pytest.raises(UndecodableError):
+    with pytest.raises(UndecodableError, match="UTF-16 \\(with a BOM or line breaks\\)"):
         decode_text(data)
+
+
+def zip_archive() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.txt", "本文です。" * 50)
+    return buffer.getvalue()
+
+
+BINARY = {
+    "random bytes": random.Random(14).randbytes(4096),
+    "zip archive": zip_archive(),
+    "zlib stream": zlib.compress("梅雨の時期です。".encode() * 40),
+    "little-endian integers": struct.pack("<256i", *range(0, 25600, 100)),
+    "16-bit samples": struct.pack("<512h", *(int(3000 * math.sin(i / 7)) for i in range(512))),
+    "utf-32 without BOM": "plain ASCII text\n".encode("utf-32-le"),
+    "utf-8 padded with NULs": "本文です。".encode() + b"\x00" * 17,
+}
+
+
+@pytest.mark.parametrize("name", BINARY)
+def test_binary_with_nul_bytes_is_not_taken_for_utf16(name: str) -> None:
+    with pytest.raises(UndecodableError, match="binary"):
+        decode_text(BINARY[name])
 
 
 def test_bom_that_lies_is_an_error() -> None:

@@ -2,8 +2,9 @@
 
 Peers decode with `errors="ignore"` or end on latin-1 and index mojibake. Here a file either decodes
 strictly as one of a few known encodings, or it is reported as undecodable with a reason the user can act
-on. The detection order follows what works on short Japanese files (REFERENCE §3): BOM, ISO-2022-JP
-escapes, strict UTF-8, then CP932 vs EUC-JP scored by how Japanese the result looks.
+on. The detection order follows what works on short Japanese files (REFERENCE §3): BOM, UTF-16 without a
+BOM (recognised by the NUL bytes of its ASCII characters), ISO-2022-JP escapes, strict UTF-8, then CP932 vs
+EUC-JP scored by how Japanese the result looks.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import unicodedata
 from search.errors import UndecodableError
 
 # What `decode_text` can report; callers store it and show it to users.
-ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "iso2022_jp", "cp932", "euc_jp")
+ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "iso2022_jp", "cp932", "euc_jp")
 
 # Shift_JIS labels all map to cp932: plain `shift_jis` fails on ① and other everyday Windows characters.
 _CHARSET_LABELS = {
@@ -50,6 +51,17 @@ _MAX_CONTROL_SHARE = 0.10
 _MAX_SUSPICIOUS_SHARE = 0.25
 # C0/C1 control characters (Unicode category Cc) except tab, newlines, vertical tab and form feed.
 _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+# UTF-16 without a BOM (Windows tools, "Unicode" in old Notepad, exports) is recognised by decoding both byte
+# orders strictly. The right one reads partly as ASCII and kana (the NULs in the file are the high bytes of
+# its ASCII characters) and holds almost no unassigned, private-use or control characters; the wrong one
+# turns ASCII and kana into CJK ideographs and a line break into an unassigned code point. Random binary
+# data that happens to hold NULs is full of such characters in both. Measured on the first characters only,
+# so that a large file costs no more than a small one (the whole text is checked for controls later).
+_MIN_UTF16_EVIDENCE = 0.05  # share of ASCII text, kana, CJK punctuation and fullwidth characters
+_MAX_UTF16_NONTEXT_SHARE = 0.02
+_MIN_UTF16_EVIDENCE_RATIO = 2.0  # when both byte orders read as text, one must be clearly more so
+_UTF16_SAMPLE_CHARS = 65_536
+_UTF16_EVIDENCE = re.compile(r"[\t\n\f\r\x20-\x7e\u3000-\u30ff\uff01-\uff60]")
 _NEWLINES = re.compile(r"\r\n?")
 
 
@@ -94,7 +106,10 @@ def _detect_and_decode(data: bytes) -> tuple[str, str]:
     if data.startswith(_UTF16_BOMS):
         return _decode_bom(data, "utf-16"), "utf-16"
     if b"\x00" in data:
-        raise UndecodableError("looks like binary data")
+        utf16 = _try_utf16_without_bom(data)
+        if utf16 is None:
+            raise UndecodableError("looks like binary data")
+        return utf16
     if data.startswith(codecs.BOM_UTF8):
         return _decode_bom(data, "utf-8-sig"), "utf-8-sig"
     iso = _try_iso2022_jp(data)
@@ -112,6 +127,34 @@ def _decode_bom(data: bytes, encoding: str) -> str:
     if text is None:
         raise UndecodableError(f"starts with a {encoding} byte-order mark but is not valid {encoding}")
     return text
+
+
+def _try_utf16_without_bom(data: bytes) -> tuple[str, str] | None:
+    """Text and "utf-16-le"/"utf-16-be" when `data` reads as UTF-16 text in one byte order; see _MIN_UTF16_*."""
+    if len(data) % 2:
+        return None
+    readings = [
+        (text, encoding, _utf16_evidence(text[:_UTF16_SAMPLE_CHARS]))
+        for encoding in ("utf-16-le", "utf-16-be")
+        if (text := _try_decode(data, encoding))
+        and _nontext_share(text[:_UTF16_SAMPLE_CHARS]) <= _MAX_UTF16_NONTEXT_SHARE
+    ]
+    readings = [reading for reading in readings if reading[2] >= _MIN_UTF16_EVIDENCE]
+    readings.sort(key=lambda reading: reading[2], reverse=True)
+    if len(readings) == 2 and readings[0][2] < _MIN_UTF16_EVIDENCE_RATIO * readings[1][2]:
+        return None  # both byte orders read as text: too close to call
+    return (readings[0][0], readings[0][1]) if readings else None
+
+
+def _utf16_evidence(text: str) -> float:
+    """Share of ASCII text characters, kana, CJK punctuation and fullwidth forms."""
+    return _UTF16_EVIDENCE.subn("", text)[1] / len(text)
+
+
+def _nontext_share(text: str) -> float:
+    """Share of controls (other than whitespace), unassigned, private-use and surrogate code points."""
+    bad = sum(1 for char in text if unicodedata.category(char) in ("Cn", "Co", "Cs") or _CONTROLS.match(char))
+    return bad / len(text)
 
 
 def _try_iso2022_jp(data: bytes) -> str | None:
@@ -137,7 +180,8 @@ def _decode_legacy_japanese(data: bytes) -> tuple[str, str]:
     ]
     if not candidates:
         raise UndecodableError(
-            "is not valid UTF-8, UTF-16 (with BOM), ISO-2022-JP, Shift_JIS (CP932) or EUC-JP; re-save it as UTF-8"
+            "is not valid UTF-8, UTF-16 (with a BOM or line breaks), ISO-2022-JP, Shift_JIS (CP932) or EUC-JP; "
+            "re-save it as UTF-8"
         )
     # max() keeps the first of equal scores, so CP932 (the Windows default) wins ties.
     text, encoding = max(candidates, key=lambda candidate: _japanese_score(candidate[0]))
