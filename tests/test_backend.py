@@ -80,6 +80,9 @@ def test_auto_calibrates_once_then_reads_the_cache(
     assert set(choice.measurements) >= {"fused-fp32", "fused-int8"}
     entries = json.loads((cache_dir / backends.CACHE_FILE).read_text(encoding="utf-8"))["entries"]
     assert len(entries) == 1 and next(iter(entries.values()))["backend"] == choice.backend
+    # `indexer status` can read the choice without loading the model.
+    cached = backends.cached_choice(str(tiny_model_dir), "cpu")
+    assert cached is not None and cached.backend == choice.backend and cached.source == "cache"
 
     def no_calibration(*args: object, **kwargs: object) -> None:
         raise AssertionError("the cached choice must be used")

@@ -288,6 +288,26 @@ def cache_path() -> Path:
     return base / "jp-docsearch" / CACHE_FILE
 
 
+def model_key(model_id: str) -> str:
+    """The model's identity for the cache: its files' names, sizes and times where they are on this machine
+    (a local folder, the bundled MiniLM, or a Hugging Face cache snapshot), else the id alone."""
+    from search.models.hub import local_model_dir
+
+    local = local_model_dir(model_id)
+    if local is None:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(model_id, "config.json")
+        local = Path(cached).parent if isinstance(cached, str) else None
+    return model_fingerprint(local, model_id)
+
+
+def cached_choice(model_id: str, device: torch.device | str = "cpu") -> BackendChoice | None:
+    """The choice precision `auto` made for this model on this CPU (the same instruction-set limits, torch
+    and threads), without loading the model; None before its first use here. For `indexer status`."""
+    return load_cached(cache_key(model_key(model_id), torch.device(device), this_cpu()))
+
+
 def model_fingerprint(model_dir: Path | None, model_id: str) -> str:
     """The model id plus the names, sizes and modification times of its files: new weights under the same
     name are measured again."""

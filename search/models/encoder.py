@@ -176,18 +176,8 @@ class Encoder:
         if self.device.type != "cpu":
             return backends.gpu_choice(self._fused)
         return backends.calibrate(
-            model, self._model_key(), self.tokenizer, self.normalize, self.max_length, self.device
+            model, backends.model_key(self.model_id), self.tokenizer, self.normalize, self.max_length, self.device
         )
-
-    def _model_key(self) -> str:
-        """The model's identity for the backend cache: its files' names, sizes and times where they are local."""
-        local = local_model_dir(self.model_id)
-        if local is None:
-            from huggingface_hub import try_to_load_from_cache
-
-            cached = try_to_load_from_cache(self.model_id, "config.json")
-            local = Path(cached).parent if isinstance(cached, str) else None
-        return backends.model_fingerprint(local, self.model_id)
 
     @property
     def backend_choice(self) -> backends.BackendChoice | None:
@@ -199,7 +189,7 @@ class Encoder:
             return backends.explicit_choice(self._fused, self.precision_setting, self.device)
         if self.device.type != "cpu":
             return backends.gpu_choice(self._fused)
-        return backends.load_cached(backends.cache_key(self._model_key(), self.device, this_cpu()))
+        return backends.cached_choice(self.model_id, self.device)
 
     @property
     def precision(self) -> str:
