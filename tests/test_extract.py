@@ -11,6 +11,8 @@ import docx
 import pypdf
 import pytest
 from docx.enum.style import WD_STYLE_TYPE
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
 from docx.styles.styles import Styles
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
@@ -408,9 +410,19 @@ def test_docx_localized_missing_and_character_style_ids(tmp_path: Path) -> None:
     character._p.get_or_add_pPr().style = source.styles["Strong"].style_id
     source.add_heading("細則", level=2)
     source.add_paragraph("本文四")
+    typeless = OxmlElement("w:style")  # no w:type: python-docx cannot wrap it, but it names no heading either
+    typeless.set(qn("w:styleId"), "Typeless")
+    source.styles.element.append(typeless)
+    source.add_paragraph("本文五")._p.get_or_add_pPr().style = "Typeless"
     source.save(str(tmp_path / "s.docx"))
     document = extract_document(tmp_path / "s.docx", "s.docx")
-    assert blocks(document) == [("総則", "本文一"), ("総則", "本文二"), ("総則", "本文三"), ("総則 > 細則", "本文四")]
+    assert blocks(document) == [
+        ("総則", "本文一"),
+        ("総則", "本文二"),
+        ("総則", "本文三"),
+        ("総則 > 細則", "本文四"),
+        ("総則 > 細則", "本文五"),
+    ]
 
 
 def many_paragraph_docx(paragraphs: int) -> bytes:

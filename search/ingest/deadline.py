@@ -15,7 +15,8 @@ Two mechanisms, because there are two kinds of loops:
   pure-Python parsers (pypdf, python-docx, BeautifulSoup's tree building) but not one long call into C
   (lxml parsing a single huge buffer, a tokenizer call); it is armed only in the main thread of a platform
   with SIGALRM, and never when someone else already uses SIGALRM (a pending timer or a handler of
-  their own), since there is only one such timer per process. Elsewhere the checks alone apply.
+  their own), since there is only one such timer per process. An alarm that lands in a finalizer
+  (`__del__`) is lost, as Python ignores exceptions there. In all these cases the checks alone apply.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from bs4.element import PreformattedString
 from docx.document import Document as DocxDocument
 from docx.enum.style import WD_STYLE_TYPE
 from docx.opc.exceptions import PackageNotFoundError
-from docx.styles.style import BaseStyle
+from docx.styles.style import BaseStyle, ParagraphStyle
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 from lxml import etree
@@ -727,11 +727,12 @@ class _DocxHeadingLevels:
         default = styles.default(WD_STYLE_TYPE.PARAGRAPH)
         self._default = _docx_style_level(default) if default is not None else None
         self._levels: dict[str, int | None] = {}
-        for style in styles:
-            style_id = style.style_id
+        # The XML elements, not `Styles` iteration: that wraps every style and fails on one without a type.
+        for element in styles.element.style_lst:
+            style_id = element.styleId
             if style_id and style_id not in self._levels:  # the first style with an id wins, as in python-docx
-                is_paragraph = style.element.type == WD_STYLE_TYPE.PARAGRAPH
-                self._levels[style_id] = _docx_style_level(style) if is_paragraph else self._default
+                is_paragraph = element.type == WD_STYLE_TYPE.PARAGRAPH
+                self._levels[style_id] = _docx_style_level(ParagraphStyle(element)) if is_paragraph else self._default
 
     def of(self, paragraph: Paragraph) -> int | None:
         style_id = paragraph._p.style  # the pStyle id in the paragraph's XML, without resolving the style
