@@ -24,8 +24,10 @@ from api import ApiSettings, create_app
 from indexer.cli import main
 from search.errors import SearchError
 from search.models.encoder import Encoder
-from search.retrieval.fusion import RRF_K
+from search.retrieval.filters import Filters
 from search.retrieval.searcher import Searcher
+from search.text import analysis
+from search.text.synonyms import bundled_thesaurus
 
 HIT_KEYS = {
     "passage_id",
@@ -99,11 +101,14 @@ def test_search_response_has_the_documented_shape(client: TestClient) -> None:
         0,
     )
     assert len(body["results"]) == 3
+    # Highlights are typed words or their synonyms (年次有給休暇 for 有給休暇), never a particle like の.
+    synonyms = {e.term for e in analysis.analyze("有給休暇の申請", bundled_thesaurus()).expansions}
     for hit in body["results"]:
         assert set(hit) == HIT_KEYS
         assert 0 <= hit["start"] < hit["end"] and hit["end"] - hit["start"] == len(hit["text"])
         for start, end in hit["highlights"]:
-            assert hit["text"][start:end] in "有給休暇の申請"
+            marked = hit["text"][start:end]
+            assert marked != "の" and (marked in "有給休暇の申請" or marked in synonyms)
         if hit["highlights"]:
             assert "<mark>" in hit["snippet"]
     scores = [hit["score"] for hit in body["results"]]
@@ -173,16 +178,25 @@ def test_filters_restrict_every_mode(client: TestClient, filters: dict[str, Any]
     assert results and all(check(hit) for hit in results)
 
 
-def test_fusion_ranks_passages_found_by_both_legs_above_single_leg_ones(client: TestClient) -> None:
-    # Restricted to a handful of passages the dense leg returns them all, so every keyword match is found
-    # by both legs; with fewer than 62 candidates two RRF terms always beat one.
-    results = search(client, "休暇", k=50, mode="hybrid", filters={"path_prefix": "人事/"})["results"]
-    both = [i for i, h in enumerate(results) if h["dense"] and h["keyword"]]
-    single = [i for i, h in enumerate(results) if not (h["dense"] and h["keyword"])]
-    assert both and single and max(both) < min(single)
-    for hit in results:
-        legs = [leg for leg in (hit["dense"], hit["keyword"]) if leg]
-        assert hit["score"] == pytest.approx(sum(1 / (RRF_K + leg["rank"]) for leg in legs))
+def test_hybrid_adds_each_legs_normalized_score_with_this_querys_weights(index: Path, tiny_encoder: Encoder) -> None:
+    # Restricted to a handful of passages, every candidate of both legs is on the page, so each leg's
+    # min-max normalization can be recomputed from the hits themselves.
+    searcher = Searcher(index, encoder=tiny_encoder)
+    result = searcher.search("休暇", k=50, mode="hybrid", filters=Filters(path_prefix="人事/"))
+    weights = result.weights
+    assert weights is not None and weights.dense > 0 and weights.keyword > 0
+    assert result.legs_used == ["dense", "keyword"]
+
+    def normalized(leg: str) -> dict[int, float]:
+        scores = {h.passage_id: getattr(h, leg).score for h in result.hits if getattr(h, leg) is not None}
+        low, high = min(scores.values()), max(scores.values())
+        return {pid: (score - low) / (high - low) for pid, score in scores.items()}
+
+    dense, lexical = normalized("dense"), normalized("keyword")
+    for hit in result.hits:
+        expected = weights.dense * dense.get(hit.passage_id, 0.0) + weights.keyword * lexical.get(hit.passage_id, 0.0)
+        assert hit.score == pytest.approx(expected)
+    searcher.close()
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -495,8 +509,37 @@ def test_busy_model_slots_give_503_with_retry_after(index: Path, tiny_encoder: E
         assert 'docsearch_http_requests_total{endpoint="/search",method="POST",status="503"} 1.0' in metrics
 
 
-def test_a_slot_freed_in_time_is_taken_by_the_waiting_request(index: Path, tiny_encoder: Encoder) -> None:
-    with app_client(index, tiny_encoder, max_concurrent_model_calls=1, model_queue_timeout_s=5) as test_client:
+def test_a_slot_freed_in_time_is_taken_by_the_waiting_request(index: Path, tiny_encoder: Encoder, monkeypatch) -> None:
+    """Three requests queue behind a held slot and each takes it in turn once it is freed.
+
+    Event-driven, so machine speed does not matter: the first search is held until all four requests have
+    reached the model slots, and the queue timeout is far longer than any of these searches can take.
+    """
+    arrived, all_arrived, release = [0], threading.Event(), threading.Event()
+    running, most_at_once, counting = [0], [0], threading.Lock()
+    with app_client(index, tiny_encoder, max_concurrent_model_calls=1, model_queue_timeout_s=120) as test_client:
+        state = test_client.app.state.docsearch
+        real_run, real_search = state.slots.run, state.searcher.search
+
+        async def counted_run(*args: Any, **kwargs: Any) -> Any:
+            arrived[0] += 1  # on the event loop: no lock needed
+            if arrived[0] == 4:
+                all_arrived.set()
+            return await real_run(*args, **kwargs)
+
+        def held_search(*args: Any, **kwargs: Any) -> Any:
+            with counting:
+                running[0] += 1
+                most_at_once[0] = max(most_at_once[0], running[0])
+            try:
+                assert release.wait(60), "the test never released the first search"
+                return real_search(*args, **kwargs)
+            finally:
+                with counting:
+                    running[0] -= 1
+
+        monkeypatch.setattr(state.slots, "run", counted_run)
+        monkeypatch.setattr(state.searcher, "search", held_search)
         responses: list[int] = []
         threads = [
             threading.Thread(
@@ -506,9 +549,14 @@ def test_a_slot_freed_in_time_is_taken_by_the_waiting_request(index: Path, tiny_
         ]
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join(30)
+        try:
+            assert all_arrived.wait(60), f"only {arrived[0]} of 4 requests reached the model slots"
+        finally:
+            release.set()
+            for thread in threads:
+                thread.join(60)
     assert responses == [200, 200, 200, 200]
+    assert most_at_once[0] == 1, "one model slot: the searches ran one at a time"
 
 
 def test_oversized_body_is_413(index: Path, tiny_encoder: Encoder) -> None:
