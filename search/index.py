@@ -103,9 +103,17 @@ class Index:
         exclude: tuple[str, ...] = (),
         follow_symlinks: bool = False,
         max_file_mb: float | None = config.MAX_FILE_MB.default,
+        file_timeout: float | None = config.FILE_TIMEOUT.default,
         progress: bool = False,
+        acl: str | Path | None = None,
+        clear_acl: bool = False,
     ) -> BuildSummary:
-        """Index the folder `docs` incrementally: only what changed is read and encoded (see BuildSummary)."""
+        """Index the folder `docs` incrementally: only what changed is read and encoded (see BuildSummary).
+
+        `acl`: an access rules file (search/access/rules.py) to label documents with; without it the rules the
+        index recorded stay in force, `clear_acl` removes them (every document then in `all`)."""
+        from search.access.rules import load_rules
+
         options = BuildOptions(
             docs_dir=Path(docs),
             chunk=self.chunk,
@@ -114,6 +122,9 @@ class Index:
             follow_symlinks=follow_symlinks,
             progress=progress,
             max_file_mb=max_file_mb or None,
+            file_timeout=file_timeout or None,
+            acl=load_rules(Path(acl)) if acl is not None else None,
+            clear_acl=clear_acl,
         )
         summary = build_index(self.path, self.encoder, options)
         self.manifest = read_manifest(self.path)
@@ -182,8 +193,11 @@ class Index:
         return generator.from_document(document or "", n=n, multiple_choice=multiple_choice, verify=verify)
 
     def status(self) -> dict[str, Any]:
-        """Counts, model, generation and whether SQLite and FAISS agree (read-only)."""
-        return index_status(self.path)
+        """Counts, model, generation and whether SQLite and FAISS agree (read-only); `groups`: documents per
+        access group."""
+        from search.access.rules import group_counts
+
+        return {**index_status(self.path), "groups": group_counts(self.path)}
 
     def _generation(self) -> GenerationSettings:
         from search.generation.settings import GenerationSettings, generation_precision

@@ -129,6 +129,69 @@ MAX_FILE_MB = _define(
     )
 )
 
+# -- scaling beyond one machine (docs/scaling.md) ------------------------------------------------------------
+EXECUTORS = ("local", "ray")
+VECTOR_STORES = ("faiss", "milvus")
+EXECUTOR = _define(
+    Setting(
+        "executor",
+        "local",
+        "where a build encodes passages: local (this process) or ray (a Ray Data job; extra [ray])",
+        env="INDEXER_EXECUTOR",
+        choices=EXECUTORS,
+    )
+)
+RAY_ADDRESS = _define(
+    Setting(
+        "ray_address",
+        None,
+        "Ray cluster for --executor ray (ray://HOST:10001 or HOST:6379; default: $RAY_ADDRESS, else a local Ray)",
+        env="INDEXER_RAY_ADDRESS",
+        metavar="ADDR",
+    )
+)
+VECTOR_STORE = _define(
+    Setting(
+        "vector_store",
+        None,
+        "where an index keeps its vectors: faiss (a file in the index folder) or milvus (extra [milvus]); "
+        "recorded at build time, search and serve follow it (default: as recorded, else faiss)",
+        env="INDEXER_VECTOR_STORE",
+        choices=VECTOR_STORES,
+    )
+)
+MILVUS_URI = _define(
+    Setting(
+        "milvus_uri",
+        "milvus.db",
+        "Milvus to hold the vectors: http://HOST:19530 for a server, or a Milvus Lite file (a relative path is "
+        "inside the index folder; one process at a time)",
+        env="INDEXER_MILVUS_URI",
+        metavar="URI",
+    )
+)
+MILVUS_COLLECTION = _define(
+    Setting(
+        "milvus_collection",
+        "passages",
+        "name prefix of the index's Milvus collections; give each index on a shared Milvus its own",
+        env="INDEXER_MILVUS_COLLECTION",
+        metavar="NAME",
+    )
+)
+
+FILE_TIMEOUT = _define(
+    Setting(
+        "file_timeout",
+        300.0,
+        "seconds one file may take to extract and chunk before it is reported as failed; 0: no limit",
+        type=float,
+        env="INDEXER_FILE_TIMEOUT",
+        minimum=0,
+        metavar="SECONDS",
+    )
+)
+
 # -- searching ------------------------------------------------------------------------------------------
 QUERY_MAX_CHARS = _define(Setting("query_max_chars", 2000, "longest query or question", type=int, minimum=1))
 K = _define(Setting("k", 5, "number of results", type=int, minimum=1, maximum=100, metavar="N"))
@@ -208,7 +271,99 @@ THREADS_PER_CALL = _define(
         metavar="N",
     )
 )
+WORKERS = _define(
+    Setting(
+        "workers",
+        1,
+        "server processes sharing the port, each with its own query encoder (the encoder is CPU-bound)",
+        type=int,
+        env="INDEXER_WORKERS",
+        minimum=1,
+        metavar="N",
+    )
+)
 MAX_BODY_BYTES = _define(Setting("max_body_bytes", 64 * 1024, "largest request body", type=int, minimum=1))
+
+# -- access control (search/access) ----------------------------------------------------------------------
+ACL = _define(
+    Setting(
+        "acl",
+        None,
+        "access rules (TOML [[rule]] tables: prefix, glob or tag, and groups); documents no rule matches are in "
+        "`all`; without it a build keeps the rules the index recorded",
+        metavar="FILE",
+    )
+)
+API_KEYS_FILE = _define(
+    Setting(
+        "api_keys_file",
+        None,
+        "API keys with names and groups, one `SHA256-HEX-OF-KEY NAME GROUP[,GROUP…]` per line (every identity is "
+        "also in `all`); the single api_key sees every document",
+        env="INDEXER_API_KEYS_FILE",
+        metavar="FILE",
+    )
+)
+TRUSTED_GROUPS_HEADER = _define(
+    Setting(
+        "trusted_groups_header",
+        "",
+        "request header in which a proxy in front passes the user's groups, comma-separated; off when empty, "
+        "and believed only from trusted_proxies",
+        env="INDEXER_TRUSTED_GROUPS_HEADER",
+        metavar="NAME",
+    )
+)
+TRUSTED_USER_HEADER = _define(
+    Setting(
+        "trusted_user_header",
+        "",
+        "request header in which that proxy passes the user's name (for the audit log); optional",
+        env="INDEXER_TRUSTED_USER_HEADER",
+        metavar="NAME",
+    )
+)
+TRUSTED_PROXIES = _define(
+    Setting(
+        "trusted_proxies",
+        "",
+        "addresses or networks (comma-separated, e.g. 10.0.0.5,10.1.0.0/16) whose trusted_groups_header is believed",
+        env="INDEXER_TRUSTED_PROXIES",
+        metavar="ADDRESSES",
+    )
+)
+AUDIT_LOG = _define(
+    Setting(
+        "audit_log",
+        "audit.jsonl",
+        "append-only JSONL log of who searched or asked what and the ids returned; a relative path is inside the "
+        "index folder; `off` turns it off",
+        env="INDEXER_AUDIT_LOG",
+        metavar="FILE",
+    )
+)
+AUDIT_LOG_MAX_MB = _define(
+    Setting(
+        "audit_log_max_mb",
+        10.0,
+        "size at which the audit log is rotated",
+        type=float,
+        env="INDEXER_AUDIT_LOG_MAX_MB",
+        minimum=0.001,
+        metavar="MB",
+    )
+)
+AUDIT_LOG_BACKUPS = _define(
+    Setting(
+        "audit_log_backups",
+        5,
+        "rotated audit log files kept",
+        type=int,
+        env="INDEXER_AUDIT_LOG_BACKUPS",
+        minimum=1,
+        metavar="N",
+    )
+)
 
 # -- generation -----------------------------------------------------------------------------------------
 QA_MODEL_JA = _define(

@@ -403,11 +403,17 @@ def test_oversized_unicode_is_refused_by_length_not_by_a_crash(env: dict[str, An
 OPEN_ROUTES = {("GET", "/health"), ("GET", "/"), ("HEAD", "/"), ("GET", "/static"), ("GET", "/docs-assets")}
 # A file inside each mounted folder, requested for the mount.
 MOUNT_FILES = {"/static": "/static/app.js", "/docs-assets": "/docs-assets/swagger-ui.css"}
+# A /quiz question as POST /quiz/export takes it.
+EXPORT_QUESTION = {
+    **dict.fromkeys(("question", "answer", "answer_type", "path", "title"), "x"),
+    **dict.fromkeys(("passage_id", "start", "end", "answer_start", "answer_end"), 1),
+}
 VALID_BODIES = {
     "/search": {"query": "休暇"},
     "/answer": {"question": "有給休暇", "extractive": True},
     "/answer/stream": {"question": "有給休暇"},
     "/quiz": {"document": "人事/就業規則.txt", "n": 1, "multiple_choice": False},
+    "/quiz/export": {"questions": [EXPORT_QUESTION]},
 }
 
 

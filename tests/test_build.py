@@ -183,3 +183,25 @@ def test_documents_under_an_unreadable_folder_are_kept(tmp_path: Path, tiny_enco
     summary = build(docs, tmp_path / "index", tiny_encoder)
     assert summary.files_removed == 0 and summary.files_failed == [{"path": "人事", "reason": "permission denied"}]
     assert index_status(tmp_path / "index")["passages"] == before
+
+
+def test_a_file_over_its_time_budget_fails_alone_and_the_build_goes_on(
+    tmp_path: Path, tiny_encoder: Encoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-file budget (file_timeout) is checked per unit of work: a clock that advances one second per
+    look makes the long file run out of budget, deterministically, while the short one fits."""
+    import itertools
+
+    import search.ingest.build as build_module
+    from search.ingest.deadline import Deadline
+
+    ticks = itertools.count()
+    monkeypatch.setattr(build_module, "Deadline", lambda seconds: Deadline(seconds, clock=lambda: float(next(ticks))))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "short.txt").write_text("有給休暇は年10日です。\n", encoding="utf-8")
+    (docs / "slow.txt").write_text("経費精算の手順。\n" * 5000, encoding="utf-8")
+    summary = build(docs, tmp_path / "index", tiny_encoder, file_timeout=50)
+    assert [f["path"] for f in summary.files_failed] == ["slow.txt"]
+    assert "file_timeout" in summary.files_failed[0]["reason"]
+    assert summary.files_indexed == 1

@@ -349,7 +349,7 @@ def test_unexpected_parser_error_fails_one_file_only(
     (docs / "a.md").write_text("# 見出し\n\n本文です。", encoding="utf-8")
     (docs / "b.txt").write_text("普通のテキストです。", encoding="utf-8")
 
-    def explode(data: bytes, stem: str, rel: str) -> Any:
+    def explode(data: bytes, stem: str, rel: str, deadline: object) -> Any:
         raise AttributeError("'NoneType' object has no attribute 'text'")
 
     monkeypatch.setitem(search.ingest.extract._EXTRACTORS, "md", explode)

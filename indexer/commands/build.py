@@ -25,7 +25,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="leave out paths matching")
     parser.add_argument("--follow-symlinks", action="store_true", help="follow links that stay inside the folder")
     opt.add_setting(parser, config.MAX_FILE_MB)
+    opt.add_setting(parser, config.FILE_TIMEOUT)
+    access = parser.add_mutually_exclusive_group()
+    opt.add_setting(access, config.ACL, type=Path)
+    access.add_argument(
+        "--no-acl", action="store_true", help="remove the index's access rules: every document is then in `all`"
+    )
     opt.add_json(parser, "the summary")
+
+
+def print_access(rules: int, relabelled: int) -> None:
+    """Access control: which rules label the documents, and how many kept documents changed groups."""
+    if rules:
+        print(f"access rules: {rules} (documents re-labelled without re-encoding: {relabelled})")
+    elif relabelled:
+        print(f"access rules: none, every document in `all` ({relabelled} re-labelled)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,10 +62,14 @@ def run(args: argparse.Namespace) -> int:
         exclude=tuple(args.exclude),
         follow_symlinks=args.follow_symlinks,
         max_file_mb=opt.setting_value(args, config.MAX_FILE_MB),
+        file_timeout=opt.setting_value(args, config.FILE_TIMEOUT),
         progress=not args.json and sys.stderr.isatty(),
+        acl=args.acl,
+        clear_acl=args.no_acl,
     )
     if args.json:
         print_json(summary.as_dict())
     else:
         print_build_summary(summary.as_dict())
+        print_access(summary.access_rules, summary.documents_relabelled)
     return opt.EXIT_PARTIAL if summary.files_failed else opt.EXIT_OK

@@ -25,8 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from search.access.rules import NO_RULES, AccessRules
 from search.errors import ExtractionError
 from search.ingest.chunk import ChunkSettings, chunk_document
+from search.ingest.deadline import Deadline
 from search.ingest.discover import FoundFile, check_root, discover_files
 from search.ingest.extract import extract_bytes
 from search.models.spec import EncoderSpec
@@ -48,6 +50,11 @@ class BuildOptions:
     follow_symlinks: bool = False
     progress: bool = False
     max_file_mb: float | None = DEFAULT_MAX_FILE_MB  # larger files are skipped unread; None: no limit
+    file_timeout: float | None = None  # seconds to extract and chunk one file (search.settings.FILE_TIMEOUT)
+    # Access control (search/access): new rules to label documents with; None keeps the rules the index
+    # recorded (a build without the rules file must never widen who sees what); `clear_acl` removes them.
+    acl: AccessRules | None = None
+    clear_acl: bool = False
 
 
 @dataclass
@@ -67,6 +74,9 @@ class BuildSummary:
     passages_encoded: int = 0
     full_rebuild: str | None = None
     vectors_repaired: bool = False
+    access_rules: int = 0  # access control: rules the documents are labelled with (0: every document in `all`)
+    access_rules_sha256: str | None = None
+    documents_relabelled: int = 0
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -149,6 +159,7 @@ class Builder:
                 {"path": doc.path, "reason": "previous passages removed: they were encoded by another model"}
                 for doc in changes.stale
             ]
+        self._label(writer, changes)  # access control
         report = writer.commit(changes, progress=self._progress if self.options.progress else None)
         for name in (
             "generation",
@@ -161,6 +172,31 @@ class Builder:
             "vectors_repaired",
         ):
             setattr(summary, name, getattr(report, name))
+
+    def _label(self, writer: IndexWriter, changes: Changeset) -> None:
+        """Access control: the groups of every changed document, and of kept documents whose groups the rules
+        now set differently (re-labelled in the same commit, without reading or encoding them again)."""
+        recorded = writer.manifest.get("acl")
+        if self.options.clear_acl:
+            rules = NO_RULES
+        elif self.options.acl is not None:
+            rules = self.options.acl
+        else:
+            rules = AccessRules.from_manifest(recorded) or NO_RULES
+        entry = rules.manifest_entry() if rules.rules else None
+        if entry != recorded:
+            changes.manifest["acl"] = entry
+        for change in changes.changed:
+            change.groups = rules.groups_for(change.path, change.document.tags)
+        changed = {c.path for c in changes.changed}
+        removed = {d.id for d in [*changes.removed, *changes.stale]}
+        for document_id, path, tags, groups in writer.labels():
+            wanted = rules.groups_for(path, tags)
+            if path not in changed and document_id not in removed and wanted != groups:
+                changes.relabel.append((document_id, wanted))
+        self.summary.access_rules = len(rules.rules)
+        self.summary.access_rules_sha256 = entry["sha256"] if entry else None
+        self.summary.documents_relabelled = len(changes.relabel)
 
     def _detect_changes(self, files: list[FoundFile], existing: dict[str, StoredDocument], full: bool) -> Changeset:
         """Size + mtime first (no read), then the content hash; extract and chunk what really changed.
@@ -189,7 +225,8 @@ class Builder:
                     self.summary.files_unchanged += 1
                     changes.touched.append((stored.id, info.st_mtime))
                     continue
-                document = extract_bytes(data, found.path.name, found.rel)
+                deadline = Deadline(self.options.file_timeout) if self.options.file_timeout else None
+                document = extract_bytes(data, found.path.name, found.rel, deadline)
             except (ExtractionError, OSError) as exc:
                 self.summary.files_failed.append({"path": found.rel, "reason": _reason(exc)})
                 continue
@@ -198,7 +235,11 @@ class Builder:
                 self.summary.files_failed.append({"path": found.rel, "reason": reason[:500]})
                 continue
             del data  # the raw bytes of a large file need not live on while everything else is read
-            passages = chunk_document(document, self.encoder.get().count_tokens, self.options.chunk)
+            try:  # only the time budget: a model error must still stop the build (exit 2)
+                passages = chunk_document(document, self.encoder.get().count_tokens, self.options.chunk, deadline)
+            except ExtractionError as exc:
+                self.summary.files_failed.append({"path": found.rel, "reason": _reason(exc)})
+                continue
             changes.changed.append(
                 DocumentChange(found.rel, content_hash, document, passages, info.st_size, info.st_mtime)
             )
