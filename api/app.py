@@ -79,7 +79,7 @@ def create_app(settings: ApiSettings, searcher: Searcher | None = None) -> FastA
             settings.index_dir,
             settings.max_concurrent_model_calls,
             state.slots.threads,
-            "API key" if settings.api_key else "off",
+            "API key" if settings.authenticates else "off",
             ", ".join(settings.cors_origins) or "off",
         )
         try:
@@ -100,9 +100,11 @@ def create_app(settings: ApiSettings, searcher: Searcher | None = None) -> FastA
     )
     app.state.docsearch = state
 
-    auth = [Depends(require_api_key)] if settings.api_key else []
+    # Access control: a keys file authenticates too, and a trusted groups header identifies without a key.
+    identifies = settings.authenticates or bool(settings.trusted_groups_header)
+    auth = [Depends(require_api_key)] if identifies else []
     # Documented where it can happen, so that the schema lists every status a protected route answers with.
-    unauthorized = {401: {"description": "missing or wrong API key"}} if settings.api_key else None
+    unauthorized = {401: {"description": "missing or wrong API key"}} if settings.authenticates else None
     app.include_router(routes_ops.open_router)
     for router in PROTECTED_ROUTERS:
         app.include_router(router, dependencies=auth, responses=unauthorized)

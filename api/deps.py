@@ -2,20 +2,30 @@
 
 Routers reach it through the `get_state` dependency rather than module globals, so that several apps (tests)
 can live in one process and a future router (answers, quizzes) gets the same searcher and model slots.
+
+Access control: `get_state` gives each request the state with `searcher` replaced by a view limited to the
+caller's groups (search/access/scope.py), so every route, its searches and its document reads see only what
+the caller may see, without passing groups along; the view also writes the audit log.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, Request
 
+from api.auth import identify
 from api.concurrency import ModelSlots
 from api.metrics import ApiMetrics
 from api.settings import ApiSettings
 from search import Index
+from search.access.audit import AuditLog, open_audit_log
+from search.access.identities import Identity
+from search.access.scope import ScopedSearcher
+from search.retrieval.results import SearchResult
 from search.retrieval.searcher import Searcher
 
 WARM_UP_QUERY = "有給休暇の申請"
@@ -25,7 +35,7 @@ WARM_UP_QUERY = "有給休暇の申請"
 class AppState:
     settings: ApiSettings
     metrics: ApiMetrics
-    searcher: Searcher | None = None
+    searcher: Searcher | ScopedSearcher | None = None  # in a route: the caller's view (get_state)
     slots: ModelSlots | None = None
     ready: bool = False
     extras: dict[str, Any] = field(default_factory=dict)  # room for later routers' own resources
@@ -83,7 +93,8 @@ def app_state(request: Request) -> AppState:
 
 
 def get_state(request: Request) -> AppState:
-    """The running app's state; 503 while the index and model are still loading."""
+    """The running app's state as this caller sees it: `searcher` limited to the caller's groups (see the
+    module docstring); 503 while the index and model are still loading."""
     state = app_state(request)
     if not state.ready or state.searcher is None or state.slots is None:
         raise HTTPException(
@@ -91,4 +102,54 @@ def get_state(request: Request) -> AppState:
             detail="The service is starting: index and model not loaded yet",
             headers={"Retry-After": "1"},
         )
-    return state
+    identity = identify(request)
+    searcher = state.searcher
+    if isinstance(searcher, ScopedSearcher):
+        raise RuntimeError("the app state holds a caller's view instead of the searcher")
+    audit = audit_log(state)
+    hook = None if audit is None else _audit_search(audit, identity, request.url.path)
+    return replace(state, searcher=ScopedSearcher(searcher, identity.groups, hook))
+
+
+_AUDIT_KEY = "audit"
+_audit_lock = threading.Lock()
+
+
+def audit_log(state: AppState) -> AuditLog | None:
+    """The app's audit log (settings.audit_log; None when `off`), opened on first use."""
+    if state.settings.audit_log.strip().lower() == "off":
+        return None
+    with _audit_lock:
+        found = state.extras.get(_AUDIT_KEY)
+        if found is None:
+            s = state.settings
+            found = state.extras[_AUDIT_KEY] = open_audit_log(
+                s.audit_log, s.index_dir, s.audit_log_max_mb, s.audit_log_backups
+            )
+    assert isinstance(found, AuditLog)
+    return found
+
+
+def audit(state: AppState, request: Request, action: str, **fields: Any) -> None:
+    """One audit record for this request's caller (document reads; searches are recorded by the view)."""
+    log = audit_log(state)
+    if log is not None:
+        identity = identify(request)
+        log.record(who=identity.name, groups=identity.groups, endpoint=request.url.path, action=action, **fields)
+
+
+def _audit_search(log: AuditLog, identity: Identity, endpoint: str) -> Any:
+    def record(query: str, result: SearchResult) -> None:
+        log.record(
+            who=identity.name,
+            groups=identity.groups,
+            endpoint=endpoint,
+            action="search",
+            query=query,
+            mode=result.mode,
+            generation=result.generation,
+            passages=[hit.passage_id for hit in result.hits],
+            documents=sorted({hit.document_id for hit in result.hits}),
+        )
+
+    return record

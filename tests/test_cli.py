@@ -24,6 +24,9 @@ BUILD_KEYS = {
     "full_rebuild",
     "vectors_repaired",
     "seconds",
+    "access_rules",  # access control (tests/test_acl.py)
+    "access_rules_sha256",
+    "documents_relabelled",
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from search.generation.settings import ENVIRONMENT, GenerationSettings, generation_precision
 
+from indexer.commands.search import add_as, scoped
 AddOptions = Callable[[argparse.ArgumentParser], None]
 
 
@@ -52,6 +53,7 @@ def add_parsers(commands: Any, add_index: AddOptions, add_runtime: AddOptions) -
     ask.add_argument("--extractive", action="store_true", help="no generation model: answer with the best sentence")
     _add_generation(ask)
     add_runtime(ask)
+    add_as(ask)  # access control
     ask.add_argument("--json", action="store_true", help="print the response as one JSON object")
 
     quiz = commands.add_parser("quiz", help="generate study questions from the top passages or one document")
@@ -81,6 +83,7 @@ def settings_from_args(args: argparse.Namespace) -> GenerationSettings:
         qa_model_ja=getattr(args, "qa_model_ja", None),
         qa_model_en=getattr(args, "qa_model_en", None),
         qg_model=getattr(args, "qg_model", None),
+    add_as(quiz)  # access control
         device=args.device,
         precision=generation_precision(args.precision),
         max_new_tokens=args.max_new_tokens,
@@ -94,7 +97,7 @@ def run_ask(args: argparse.Namespace) -> int:
     from search.retrieval.searcher import Searcher
 
     settings = settings_from_args(args)
-    searcher = Searcher(args.index, device=args.device, precision=args.precision)
+    searcher = scoped(Searcher(args.index, device=args.device, precision=args.precision), args)  # --as
     result = Answerer(searcher, settings).answer(
         args.question, k=args.k, filters=parse_filters(args.filter), extractive=args.extractive
     )
@@ -135,7 +138,7 @@ def run_quiz(args: argparse.Namespace) -> int:
     from search.retrieval.searcher import Searcher
 
     settings = settings_from_args(args)
-    searcher = Searcher(args.index, device=args.device, precision=args.precision)
+    searcher = scoped(Searcher(args.index, device=args.device, precision=args.precision), args)  # --as
     generator = QuizGenerator(searcher, settings)
     if args.query is not None:
         result = generator.from_query(

@@ -37,6 +37,17 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="file holding the API key clients must send (else $INDEXER_API_KEY, else $INDEXER_API_KEY_FILE)",
     )
+    # Access control: identities with groups, a proxy's groups header, the audit log (search/access).
+    for setting in (
+        config.API_KEYS_FILE,
+        config.TRUSTED_GROUPS_HEADER,
+        config.TRUSTED_USER_HEADER,
+        config.TRUSTED_PROXIES,
+        config.AUDIT_LOG,
+        config.AUDIT_LOG_MAX_MB,
+        config.AUDIT_LOG_BACKUPS,
+    ):
+        opt.add_setting(parser, setting, **({"type": Path} if setting is config.API_KEYS_FILE else {}))
     parser.add_argument("--insecure", action="store_true", help="allow a non-loopback --host without an API key")
     parser.add_argument(
         "--cors-origin",
@@ -93,8 +104,15 @@ def run(args: argparse.Namespace) -> int:
         model_queue_timeout_s=opt.setting_value(args, config.MODEL_QUEUE_TIMEOUT),
         threads_per_call=opt.setting_value(args, config.THREADS_PER_CALL),
         query_cache_size=opt.setting_value(args, config.QUERY_CACHE_SIZE),
+        api_keys_file=args.api_keys_file,
+        trusted_groups_header=args.trusted_groups_header,
+        trusted_user_header=args.trusted_user_header,
+        trusted_proxies=args.trusted_proxies,
+        audit_log=args.audit_log,
+        audit_log_max_mb=args.audit_log_max_mb,
+        audit_log_backups=args.audit_log_backups,
     )
-    if settings.api_key is None and not is_loopback(args.host):
+    if not settings.authenticates and not is_loopback(args.host):
         if not args.insecure:
             print(
                 f"error: refusing to serve on {args.host} without an API key: anyone who can reach this machine "
@@ -118,7 +136,7 @@ def _serve(args: argparse.Namespace, settings: ApiSettings, generation: Generati
     import uvicorn
 
     from api.app import create_app
-    from api.deps import load_searcher
+    from api.deps import audit_log, load_searcher
     from api.routes.generation import configure_generation
     from search.models.seq2seq import model_available
 
@@ -127,6 +145,7 @@ def _serve(args: argparse.Namespace, settings: ApiSettings, generation: Generati
     print(f"Loading the index {settings.index_dir} and its embedding model ...", file=sys.stderr)
     searcher = load_searcher(settings)  # a missing index or model ends here, exit 2
     app = create_app(settings, searcher=searcher)
+    audit_log(app.state.docsearch)  # access control: an unwritable audit log ends here too, not at a request
     configure_generation(app, generation)
     # Generation models load on first use (memory); say now, not at the first request, which ones are missing.
     for setting in (config.QA_MODEL_JA, config.QA_MODEL_EN, config.QG_MODEL):
@@ -143,7 +162,7 @@ def _serve(args: argparse.Namespace, settings: ApiSettings, generation: Generati
     shown_host = f"[{host}]" if ":" in host else host
     print(
         f"Serving http://{shown_host}:{port}  (OpenAPI page: /docs; API key "
-        f"{'required' if settings.api_key else 'not required'}; Ctrl+C stops)",
+        f"{'required' if settings.authenticates else 'not required'}; Ctrl+C stops)",
         file=sys.stderr,
         flush=True,
     )

@@ -24,4 +24,6 @@ def run(args: argparse.Namespace) -> int:
         print_json(status)
     else:
         print_status(status)
+        groups = status.get("groups") or {}
+        print("documents per access group: " + ", ".join(f"{g} {n}" for g, n in sorted(groups.items())))
     return opt.EXIT_OK if status["consistent"] else opt.EXIT_PARTIAL

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from search.errors import SearchError
 from search.storage import schema as sql
+from search.storage.store import groups_clause
 
 FILTER_KEYS = ("path_prefix", "path_glob", "formats", "modified_after", "modified_before", "tags")
 
@@ -23,9 +24,20 @@ class Filters:
     modified_after: float | None = None  # POSIX seconds
     modified_before: float | None = None
     tags: tuple[str, ...] = ()  # a document must carry all of them
+    # Access control (search/access): the caller's groups; a document must share one. None: no restriction.
+    # Never read from a request or a command line's --filter: only `restricted_to` sets it.
+    groups: tuple[str, ...] | None = None
 
     def is_empty(self) -> bool:
         return self == Filters()
+
+    def restricted_to(self, groups: tuple[str, ...] | None) -> Filters:
+        """These filters, further limited to documents of `groups` (None: no further limit). Restricting
+        twice keeps the groups both allow, so a restriction can only narrow, never widen."""
+        if groups is None:
+            return self
+        allowed = tuple(sorted(set(groups))) if self.groups is None else tuple(sorted(set(self.groups) & set(groups)))
+        return replace(self, groups=allowed)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> Filters:
@@ -72,6 +84,10 @@ class Filters:
         for tag in self.tags:
             clauses.append(sql.FILTER_TAG)
             params.append(tag)
+        if self.groups is not None:
+            where, bound = groups_clause(self.groups)
+            clauses.append(where)
+            params += bound
         return " AND ".join(clauses) or sql.FILTER_NONE, params
 
 

@@ -13,7 +13,9 @@ Key: (model id, max_length, normalized text). The text is normalized the way the
 `normalize`: NFKC, lower-cased when the model was trained so) with runs of whitespace collapsed and the ends
 stripped, which the SentencePiece and WordPiece tokenizers do anyway: variants that become the same tokens
 share one entry, and texts that could tokenize differently never do. The model id in the key keeps vectors
-of one model from ever answering for another, even between the swap and the clear.
+of one model from ever answering for another, even between the swap and the clear. The caller's access groups
+(`scope`, search/access) are part of the key too: a vector is not secret, but a hit is faster than a miss, and
+one user must not learn from timings what another group's users searched for.
 
 Thread-safe: one lock around an OrderedDict. The encoder runs outside the lock, so concurrent misses encode in
 parallel; two threads missing on the same text both encode it (the same vector) rather than queueing.
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 DEFAULT_QUERY_CACHE_SIZE = config.QUERY_CACHE_SIZE.default
 """Entries (one 768-d float32 vector, 3 KB, plus its text each): about 4 MB when full."""
 
-CacheKey = tuple[str, int, str]
+CacheKey = tuple[str, int, str, tuple[str, ...] | None]
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,14 @@ class QueryEmbeddingCache:
         self._evictions = 0
 
     @staticmethod
-    def key(encoder: Encoder, query: str) -> CacheKey:
-        return (encoder.model_id, int(encoder.max_length), normalize_query(encoder, query))
+    def key(encoder: Encoder, query: str, scope: tuple[str, ...] | None = None) -> CacheKey:
+        groups = None if scope is None else tuple(sorted(set(scope)))
+        return (encoder.model_id, int(encoder.max_length), normalize_query(encoder, query), groups)
 
-    def vector(self, encoder: Encoder, query: str) -> np.ndarray:
-        """The query's embedding: from the cache, or encoded now (and kept). Read-only: it is shared."""
-        key = self.key(encoder, query)
+    def vector(self, encoder: Encoder, query: str, scope: tuple[str, ...] | None = None) -> np.ndarray:
+        """The query's embedding: from the cache, or encoded now (and kept). Read-only: it is shared.
+        `scope`: the caller's access groups (None: unrestricted); entries are never shared across scopes."""
+        key = self.key(encoder, query, scope)
         with self._lock:
             found = self._entries.get(key)
             if found is not None:

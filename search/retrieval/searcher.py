@@ -125,8 +125,7 @@ class Searcher:
             if mode == "keyword" or not len(vectors):
                 query_vector = None
             elif query_vector is None:
-                query_vector = self.query_cache.vector(self.encoder_for(self.manifest), query)
-            analyzed = analysis.analyze(query)
+                query_vector = self.query_cache.vector(self.encoder_for(self.manifest), query, filters.groups)
             allowed = None if filters.is_empty() else self._allowed_ids(store, filters)
             dense = self._dense(vectors, query_vector, depth, allowed, store) if query_vector is not None else []
             lexical = self._keyword(store, analyzed, depth, filters) if mode != "dense" else []

@@ -16,6 +16,8 @@ SCHEMA_CHANGES = {
 }
 """Why each format came to be, for the message that asks to rebuild an older index."""
 DB_NAME = "index.sqlite"
+ALL_GROUP = "all"
+"""Access control: the group of every document no rule matches, and of every identity (search/access)."""
 
 CREATE_TABLES = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -29,6 +31,7 @@ CREATE TABLE IF NOT EXISTS documents (
     content_hash TEXT NOT NULL,
     tags TEXT NOT NULL DEFAULT '[]',
     text TEXT NOT NULL,
+    groups TEXT NOT NULL DEFAULT '["all"]',
     indexed_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS passages (
@@ -53,6 +56,10 @@ CREATE TABLE IF NOT EXISTS manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 # -- connection -------------------------------------------------------------------------------------------
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON")
 HAS_SCHEMA = "SELECT 1 FROM sqlite_master WHERE name = 'manifest'"
+# Access control (search/access): an index made before it gains the column in place, every document in `all`
+# (ALTER TABLE ... ADD COLUMN with a constant default rewrites nothing), so no rebuild or re-encoding is needed.
+HAS_GROUPS_COLUMN = "SELECT 1 FROM pragma_table_info('documents') WHERE name = 'groups'"
+ADD_GROUPS_COLUMN = "ALTER TABLE documents ADD COLUMN groups TEXT NOT NULL DEFAULT '[\"all\"]'"
 BEGIN_WRITE = "BEGIN IMMEDIATE"
 BEGIN_READ = "BEGIN"
 COMMIT = "COMMIT"
@@ -65,12 +72,12 @@ UPSERT_MANIFEST = "INSERT INTO manifest(key, value) VALUES (?, ?) ON CONFLICT(ke
 # -- documents --------------------------------------------------------------------------------------------
 SELECT_DOCUMENT_KEYS = "SELECT id, path, size, mtime, content_hash FROM documents"
 UPSERT_DOCUMENT = (
-    "INSERT INTO documents (path, title, format, encoding, size, mtime, content_hash, tags, text, indexed_at) "
-    "VALUES (:path, :title, :format, :encoding, :size, :mtime, :content_hash, :tags, :text, :indexed_at) "
+    "INSERT INTO documents (path, title, format, encoding, size, mtime, content_hash, tags, text, indexed_at, groups) "
+    "VALUES (:path, :title, :format, :encoding, :size, :mtime, :content_hash, :tags, :text, :indexed_at, :groups) "
     "ON CONFLICT(path) DO UPDATE SET title = excluded.title, format = excluded.format, "
     "encoding = excluded.encoding, size = excluded.size, mtime = excluded.mtime, "
     "content_hash = excluded.content_hash, tags = excluded.tags, text = excluded.text, "
-    "indexed_at = excluded.indexed_at RETURNING id"
+    "indexed_at = excluded.indexed_at, groups = excluded.groups RETURNING id"
 )
 TOUCH_DOCUMENT = "UPDATE documents SET mtime = ? WHERE id = ?"
 DELETE_DOCUMENT = "DELETE FROM documents WHERE id = ?"
@@ -82,6 +89,20 @@ DOCUMENT_COLUMNS = (
 LIST_DOCUMENTS = f"SELECT {DOCUMENT_COLUMNS} FROM documents d ORDER BY d.path, d.id LIMIT ? OFFSET ?"
 GET_DOCUMENT = f"SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = ?"
 DOCUMENT_TEXT = "SELECT text FROM documents WHERE id = ?"
+# Access control: each document's groups (a JSON list), re-labelled in place when the rules change.
+SELECT_DOCUMENT_LABELS = "SELECT id, path, tags, groups FROM documents"
+SET_DOCUMENT_GROUPS = "UPDATE documents SET groups = ? WHERE id = ?"
+COUNT_DOCUMENTS_BY_GROUP = (
+    "SELECT g.value, count(*) FROM documents d, json_each(d.groups) g GROUP BY g.value ORDER BY g.value"
+)
+# The reads above restricted to the documents a caller may see: `{where}` is FILTER_GROUPS (or FILTER_NOTHING).
+SELECT_DOCUMENT_KEYS_VISIBLE = "SELECT d.id, d.path, d.size, d.mtime, d.content_hash FROM documents d WHERE {where}"
+COUNT_DOCUMENTS_VISIBLE = "SELECT count(*) FROM documents d WHERE {where}"
+LIST_DOCUMENTS_VISIBLE = (
+    f"SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE {{where}} ORDER BY d.path, d.id LIMIT ? OFFSET ?"
+)
+GET_DOCUMENT_VISIBLE = f"SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = ? AND {{where}}"
+DOCUMENT_TEXT_VISIBLE = "SELECT d.text FROM documents d WHERE d.id = ? AND {where}"
 
 # -- passages ---------------------------------------------------------------------------------------------
 SELECT_DOCUMENT_PASSAGE_KEYS = "SELECT id, ordinal, content_hash FROM passages WHERE document_id = ? ORDER BY ordinal"
@@ -108,6 +129,19 @@ HIT_ROWS = f"SELECT {HIT_COLUMNS} FROM passages p JOIN documents d ON d.id = p.d
 PASSAGE_COLUMNS = "p.id, p.document_id, p.ordinal, p.heading, p.text, p.char_start AS start, p.char_end AS end"
 DOCUMENT_PASSAGES = f"SELECT {PASSAGE_COLUMNS} FROM passages p WHERE p.document_id = ? ORDER BY p.ordinal, p.id"
 GET_PASSAGE = f"SELECT {PASSAGE_COLUMNS} FROM passages p WHERE p.id = ?"
+# Access control: the passage reads above for a caller's groups (`{where}` over documents `d`).
+HIT_ROWS_VISIBLE = f"{HIT_ROWS} AND {{where}}"
+DOCUMENT_PASSAGES_VISIBLE = (
+    f"SELECT {PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.document_id "
+    "WHERE p.document_id = ? AND {where} ORDER BY p.ordinal, p.id"
+)
+SELECT_DOCUMENT_PASSAGE_KEYS_VISIBLE = (
+    "SELECT p.id, p.ordinal, p.content_hash FROM passages p JOIN documents d ON d.id = p.document_id "
+    "WHERE p.document_id = ? AND {where} ORDER BY p.ordinal"
+)
+GET_PASSAGE_VISIBLE = (
+    f"SELECT {PASSAGE_COLUMNS} FROM passages p JOIN documents d ON d.id = p.document_id WHERE p.id = ? AND {{where}}"
+)
 
 # -- retrieval --------------------------------------------------------------------------------------------
 FILTERED_PASSAGE_IDS = "SELECT p.id FROM passages p JOIN documents d ON d.id = p.document_id WHERE {where}"
@@ -129,6 +163,9 @@ FILTER_FORMATS = "d.format IN ({ids})"
 FILTER_MODIFIED_AFTER = "d.mtime >= ?"
 FILTER_MODIFIED_BEFORE = "d.mtime < ?"
 FILTER_TAG = "EXISTS (SELECT 1 FROM json_each(d.tags) WHERE json_each.value = ?)"
+# Access control: the document shares at least one group with the caller (search/access).
+FILTER_GROUPS = "EXISTS (SELECT 1 FROM json_each(d.groups) WHERE json_each.value IN ({ids}))"
+FILTER_NOTHING = "0"  # a caller with no group sees no document
 FILTER_NONE = "1"
 
 

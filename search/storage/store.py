@@ -20,8 +20,11 @@ import sqlite_utils
 
 from search.errors import IndexNotFoundError, SearchError
 from search.storage import schema as sql
-from search.storage.schema import DB_NAME, SCHEMA_VERSION
+from search.storage.schema import ALL_GROUP, DB_NAME, SCHEMA_VERSION
 from search.text import keyword
+
+Groups = tuple[str, ...] | None
+"""Access control (search/access): the groups whose documents a read may return; None: every document."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,23 @@ class Store:
                 + ": rebuild it into a new --index folder (indexer build DOCS_DIR --index NEW_DIR)"
             )
 
+        self._ensure_groups_column()
+
+    def _ensure_groups_column(self) -> None:
+        """Access control: an index made before documents had groups gets the column (every document in `all`)."""
+        if self.conn.execute(sql.HAS_GROUPS_COLUMN).fetchone():
+            return
+        try:
+            self.conn.execute(sql.ADD_GROUPS_COLUMN)
+        except sqlite3.OperationalError as exc:
+            if self.conn.execute(sql.HAS_GROUPS_COLUMN).fetchone():
+                return  # another process added it first
+            self.conn.close()
+            raise SearchError(
+                f"{self.path} predates access control and cannot be upgraded here ({exc}): run `indexer build` "
+                "on it once with write access (nothing is re-encoded)"
+            ) from exc
+
     @property
     def conn(self) -> sqlite3.Connection:
         return self.db.conn
@@ -141,14 +161,33 @@ class Store:
 
     # -- documents ----------------------------------------------------------------------------------
 
-    def documents_by_path(self) -> dict[str, StoredDocument]:
-        rows = self.conn.execute(sql.SELECT_DOCUMENT_KEYS)
+    def documents_by_path(self, groups: Groups = None) -> dict[str, StoredDocument]:
+        rows = self.conn.execute(*_visible(sql.SELECT_DOCUMENT_KEYS, sql.SELECT_DOCUMENT_KEYS_VISIBLE, groups))
         return {r[1]: StoredDocument(*r) for r in rows}
 
     def upsert_document(self, values: dict[str, Any]) -> int:
-        """Insert or update by path; the row id (and so every citation of it) survives an update."""
-        values = {**values, "tags": json.dumps(values.get("tags", []), ensure_ascii=False)}
+        """Insert or update by path; the row id (and so every citation of it) survives an update. `groups`
+        (access control) defaults to `all`."""
+        values = {
+            **values,
+            "tags": json.dumps(values.get("tags", []), ensure_ascii=False),
+            "groups": json.dumps(values.get("groups", [ALL_GROUP]), ensure_ascii=False),
+        }
         return int(self.conn.execute(sql.UPSERT_DOCUMENT, values).fetchone()[0])
+
+    # -- access control: each document's groups ------------------------------------------------------
+
+    def document_labels(self) -> list[tuple[int, str, list[str], list[str]]]:
+        """(id, path, tags, groups) of every document: what access rules are matched against."""
+        rows = self.conn.execute(sql.SELECT_DOCUMENT_LABELS)
+        return [(int(r[0]), str(r[1]), json.loads(r[2]), json.loads(r[3])) for r in rows]
+
+    def set_document_groups(self, document_id: int, groups: Sequence[str]) -> None:
+        self.conn.execute(sql.SET_DOCUMENT_GROUPS, (json.dumps(list(groups), ensure_ascii=False), document_id))
+
+    def count_documents_by_group(self) -> dict[str, int]:
+        """Documents per group (a document in several groups counts in each)."""
+        return {str(g): int(n) for g, n in self.conn.execute(sql.COUNT_DOCUMENTS_BY_GROUP)}
 
     def touch_document(self, document_id: int, mtime: float) -> None:
         self.conn.execute(sql.TOUCH_DOCUMENT, (mtime, document_id))
@@ -160,33 +199,39 @@ class Store:
         self.conn.execute(sql.DELETE_DOCUMENT, (document_id,))
         return ids
 
-    def count_documents(self) -> int:
-        return int(self.conn.execute(sql.COUNT_DOCUMENTS).fetchone()[0])
+    def count_documents(self, groups: Groups = None) -> int:
+        return int(self.conn.execute(*_visible(sql.COUNT_DOCUMENTS, sql.COUNT_DOCUMENTS_VISIBLE, groups)).fetchone()[0])
 
-    def list_documents(self, limit: int, offset: int) -> list[dict[str, Any]]:
+    def list_documents(self, limit: int, offset: int, groups: Groups = None) -> list[dict[str, Any]]:
         """One page of documents ordered by path (stable across requests and generations)."""
-        return _records(self.conn.execute(sql.LIST_DOCUMENTS, (limit, offset)))
+        statement, params = _visible(sql.LIST_DOCUMENTS, sql.LIST_DOCUMENTS_VISIBLE, groups)
+        return _records(self.conn.execute(statement, [*params, limit, offset]))
 
-    def get_document(self, document_id: int) -> dict[str, Any] | None:
-        records = _records(self.conn.execute(sql.GET_DOCUMENT, (document_id,)))
+    def get_document(self, document_id: int, groups: Groups = None) -> dict[str, Any] | None:
+        statement, params = _visible(sql.GET_DOCUMENT, sql.GET_DOCUMENT_VISIBLE, groups)
+        records = _records(self.conn.execute(statement, [document_id, *params]))
         return records[0] if records else None
 
-    def document_text(self, document_id: int) -> str | None:
-        row = self.conn.execute(sql.DOCUMENT_TEXT, (document_id,)).fetchone()
+    def document_text(self, document_id: int, groups: Groups = None) -> str | None:
+        statement, params = _visible(sql.DOCUMENT_TEXT, sql.DOCUMENT_TEXT_VISIBLE, groups)
+        row = self.conn.execute(statement, [document_id, *params]).fetchone()
         return None if row is None else str(row[0])
 
     # -- passages -----------------------------------------------------------------------------------
 
-    def document_passages(self, document_id: int) -> list[StoredPassage]:
-        rows = self.conn.execute(sql.SELECT_DOCUMENT_PASSAGE_KEYS, (document_id,))
+    def document_passages(self, document_id: int, groups: Groups = None) -> list[StoredPassage]:
+        statement, params = _visible(sql.SELECT_DOCUMENT_PASSAGE_KEYS, sql.SELECT_DOCUMENT_PASSAGE_KEYS_VISIBLE, groups)
+        rows = self.conn.execute(statement, [document_id, *params])
         return [StoredPassage(*r) for r in rows]
 
-    def passages_of_document(self, document_id: int) -> list[dict[str, Any]]:
+    def passages_of_document(self, document_id: int, groups: Groups = None) -> list[dict[str, Any]]:
         """A document's passages in reading order, with their character offsets into the document text."""
-        return _records(self.conn.execute(sql.DOCUMENT_PASSAGES, (document_id,)))
+        statement, params = _visible(sql.DOCUMENT_PASSAGES, sql.DOCUMENT_PASSAGES_VISIBLE, groups)
+        return _records(self.conn.execute(statement, [document_id, *params]))
 
-    def get_passage(self, passage_id: int) -> dict[str, Any] | None:
-        records = _records(self.conn.execute(sql.GET_PASSAGE, (passage_id,)))
+    def get_passage(self, passage_id: int, groups: Groups = None) -> dict[str, Any] | None:
+        statement, params = _visible(sql.GET_PASSAGE, sql.GET_PASSAGE_VISIBLE, groups)
+        records = _records(self.conn.execute(statement, [passage_id, *params]))
         return records[0] if records else None
 
     def insert_passage(
@@ -249,11 +294,12 @@ class Store:
                 out[pid] = np.frombuffer(blob, dtype=np.float32)
         return out
 
-    def passage_rows(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """Passages joined with their documents, keyed by passage id."""
+    def passage_rows(self, ids: Sequence[int], groups: Groups = None) -> dict[int, dict[str, Any]]:
+        """Passages joined with their documents, keyed by passage id (only those `groups` may see)."""
         out: dict[int, dict[str, Any]] = {}
         for chunk in _chunks(list(ids), 500):
-            for record in _records(self.conn.execute(sql.HIT_ROWS.format(ids=sql.marks(len(chunk))), chunk)):
+            statement, params = _visible(sql.HIT_ROWS, sql.HIT_ROWS_VISIBLE, groups)
+            for record in _records(self.conn.execute(statement.format(ids=sql.marks(len(chunk))), [*chunk, *params])):
                 out[record["id"]] = record
         return out
 
@@ -289,6 +335,23 @@ class Store:
             rows = self.conn.execute(sql.PASSAGE_DOCUMENTS.format(ids=sql.marks(len(chunk))), chunk)
             out.update((int(r[0]), int(r[1])) for r in rows)
         return out
+
+
+def groups_clause(groups: Sequence[str]) -> tuple[str, list[str]]:
+    """Access control: a WHERE fragment over documents `d` for documents sharing a group with `groups`."""
+    if not groups:
+        return sql.FILTER_NOTHING, []
+    return sql.FILTER_GROUPS.format(ids=sql.marks(len(groups))), list(groups)
+
+
+def _visible(plain: str, restricted: str, groups: Groups) -> tuple[str, list[Any]]:
+    """`plain` for an unrestricted read; else `restricted` with its `{where}` limited to `groups`.
+
+    `{where}` is filled with str.replace, not str.format, so that an `{ids}` placeholder stays for the caller."""
+    if groups is None:
+        return plain, []
+    where, params = groups_clause(groups)
+    return restricted.replace("{where}", where), params
 
 
 def _records(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ from search.errors import IndexLockedError
 from search.models.spec import EncoderSpec
 from search.storage.crashpoints import pause_point
 from search.storage.generations import open_vectors, rebuild_vectors
-from search.storage.schema import SCHEMA_VERSION
+from search.storage.schema import ALL_GROUP, SCHEMA_VERSION
 from search.storage.store import Store, StoredDocument
 from search.storage.vectors import remove_other_generations
 
@@ -75,6 +75,7 @@ class DocumentChange:
     size: int  # of the bytes read
     mtime: float
     hashes: list[str] = field(init=False)
+    groups: list[str] = field(default_factory=lambda: [ALL_GROUP])  # access control: who may read it
 
     def __post_init__(self) -> None:
         self.hashes = [passage_hash(p) for p in self.passages]
@@ -88,6 +89,11 @@ class Changeset:
     touched: list[tuple[int, float]] = field(default_factory=list)  # (document id, new mtime): same content
     removed: list[StoredDocument] = field(default_factory=list)  # gone from the source
     stale: list[StoredDocument] = field(default_factory=list)  # unreadable now and encoded by another model
+    # Access control: (document id, groups) for kept documents whose groups the rules now set differently (no
+    # re-encoding, no new generation: reads restrict by groups in SQLite), and manifest entries to record with
+    # them (the rules' hash). Applied in the same transaction as everything else.
+    relabel: list[tuple[int, list[str]]] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
 
     def is_empty(self) -> bool:
         return not (self.changed or self.removed or self.stale)
@@ -161,16 +167,21 @@ class IndexWriter:
     def existing(self) -> dict[str, StoredDocument]:
         return self._open_store().documents_by_path()
 
+    def labels(self) -> list[tuple[int, str, list[str], list[str]]]:
+        """Access control: (id, path, tags, groups) of every stored document, for re-labelling."""
+        return self._open_store().document_labels()
+
     def commit(self, changes: Changeset, progress: Progress | None = None) -> WriteReport:
         """Apply `changes` as one new generation (or, when nothing changed, check and repair the current one)."""
         store = self._open_store()
         report = WriteReport()
         if changes.is_empty() and not self.is_new:
             vectors, generation, report.vectors_repaired = open_vectors(store, self.index_dir, save_repair=True)
-            if changes.touched:
+            if changes.touched or changes.relabel or changes.manifest:
                 with store.write_transaction():
                     for document_id, mtime in changes.touched:
                         store.touch_document(document_id, mtime)
+                    _apply_access(store, changes)
             remove_other_generations(self.index_dir, keep=generation)  # leftovers of a killed build
             report.generation = generation
             return report
@@ -189,6 +200,7 @@ class IndexWriter:
                 store.touch_document(document_id, mtime)
             for doc in [*changes.removed, *changes.stale]:
                 deleted_ids.extend(store.delete_document(doc.id))
+            _apply_access(store, changes)
             report.files_removed = len(changes.removed)
             report.passages_removed += len(deleted_ids)
             info = self.encoder.get().info
@@ -271,6 +283,7 @@ class IndexWriter:
                     "tags": doc.tags,
                     "text": doc.text,
                     "indexed_at": now,
+                    "groups": item.groups,
                 }
             )
             old: dict[str, list[int]] = {}
@@ -308,3 +321,10 @@ class IndexWriter:
             report.files_indexed += 1
         report.passages_reused += report.passages_added - report.passages_encoded
         return added_ids, added_vecs, deleted_ids
+
+def _apply_access(store: Store, changes: Changeset) -> None:
+    """Access control: new groups of kept documents, and the manifest entries that go with them."""
+    for document_id, groups in changes.relabel:
+        store.set_document_groups(document_id, groups)
+    if changes.manifest:
+        store.set_manifest(changes.manifest)
