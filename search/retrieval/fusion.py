@@ -1,32 +1,113 @@
-"""Fusing the dense and keyword rankings into one: a pure function of the two legs (no I/O, no model).
+"""Fusing the dense and keyword rankings into one: pure functions of the two legs (no I/O, no model).
 
 Kept apart from the searcher, like Haystack's DocumentJoiner, so that the fusion rule can be tested and
-changed on its own. Measurements behind the constants are in benchmarks/README.md ("Fusion").
+changed on its own. One global weight cannot serve every query: on JSQuAD (questions that reuse the article's
+words) the keyword leg is far better, on JSTS paraphrases the dense leg can be; and an English-only model
+reading a Japanese query says nothing. So each query gets its own leg weights (`leg_weights`) from:
+
+- whether the model knows the query's language (an English-only model and a Japanese query: the dense leg
+  weighs FOREIGN_DENSE_WEIGHT);
+- how decisive the keyword leg is for this query: when its best passage stands far above the next ones
+  (a rare word of the query matched), dense similarity is damped by KEYWORD_CONFIDENCE_DAMPING;
+
+and the legs' scores, each min-max normalized over its own candidates, are added with those weights (a convex
+combination, which beats reciprocal-rank fusion once its weight is tuned: Bruch et al., "An Analysis of Fusion
+Functions for Hybrid Retrieval", 2023). Measurements behind the constants: benchmarks/README.md, "Retrieval
+quality".
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from search.retrieval.results import LegResult
 
-RRF_K = 60
+DENSE_WEIGHT = 1.0
+"""The dense leg's weight, before damping, when the model was trained on the query's language."""
 FOREIGN_DENSE_WEIGHT = 0.0
-"""RRF weight of the dense leg when the embedding model was not trained on the query's language (the bundled
-English all-MiniLM-L6-v2 and a Japanese query); otherwise both legs weigh 1.0 (plain RRF, k = 60). At weight 0
-the dense leg only breaks ties and appends the passages keyword missed (benchmarks/README.md, "Fusion")."""
+"""The dense leg's weight when it was not (the bundled English all-MiniLM-L6-v2 and a Japanese query)."""
+KEYWORD_CONFIDENCE_DAMPING = 0.5
+"""How much a decisive keyword leg (top score far above the runner-up) lowers the dense weight: by up to half."""
+DENSE_FLOOR = 0.3
+"""Cosine similarity under which a passage that only the dense leg found is not a match at all (a nonsense
+query such as `zzqxw` is still *nearest* to something). Calibrated with all-MiniLM-L6-v2 on data/sample: six
+nonsense queries reach at most .17-.26, real English questions .42-.64 (benchmarks/README.md, "Retrieval
+quality"); another model has its own scale and may need its own floor."""
 
 Ranked = list[tuple[int, float, LegResult | None, LegResult | None]]
+Leg = Sequence[tuple[int, float]]
 
 
-def fuse(
-    mode: str, dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]], dense_weight: float = 1.0
-) -> Ranked:
+@dataclass(frozen=True)
+class LegWeights:
+    """How much each leg counted for one query, and why (the search result reports both)."""
+
+    dense: float
+    keyword: float
+    keyword_confidence: float
+    model_knows_language: bool
+
+    def as_dict(self) -> dict[str, float | bool]:
+        return {
+            "dense": round(self.dense, 4),
+            "keyword": round(self.keyword, 4),
+            "keyword_confidence": round(self.keyword_confidence, 4),
+            "model_knows_language": self.model_knows_language,
+        }
+
+
+def keyword_confidence(lexical: Leg) -> float:
+    """0..1: how far the best keyword passage stands above the next one ((s1 - s2) / s1; 1.0 when alone)."""
+    if not lexical:
+        return 0.0
+    top = lexical[0][1]
+    if top <= 0:
+        return 0.0
+    runner_up = lexical[1][1] if len(lexical) > 1 else 0.0
+    return max(0.0, min(1.0, (top - runner_up) / top))
+
+
+def leg_weights(dense: Leg, lexical: Leg, model_knows_language: bool) -> LegWeights:
+    """Each leg's weight for this query (a leg that found nothing weighs 0)."""
+    confidence = keyword_confidence(lexical)
+    dense_weight = DENSE_WEIGHT if model_knows_language else FOREIGN_DENSE_WEIGHT
+    if lexical:
+        dense_weight *= 1.0 - KEYWORD_CONFIDENCE_DAMPING * confidence
+    return LegWeights(
+        dense=dense_weight if dense else 0.0,
+        keyword=1.0 if lexical else 0.0,
+        keyword_confidence=confidence,
+        model_knows_language=model_knows_language,
+    )
+
+
+def normalized(leg: Leg) -> dict[int, float]:
+    """Min-max normalized scores (best 1.0, worst candidate 0.0; a lone candidate 1.0)."""
+    if not leg:
+        return {}
+    scores = [score for _, score in leg]
+    high, low = max(scores), min(scores)
+    span = high - low
+    return {pid: (score - low) / span if span > 0 else 1.0 for pid, score in leg}
+
+
+def matched(dense: Leg, lexical: Leg, weights: LegWeights, dense_floor: float = DENSE_FLOOR) -> Leg:
+    """The dense candidates that may enter a hybrid ranking. Being nearest is not being a match: a passage
+    only the dense leg found must reach `dense_floor`, and none enters when the dense leg weighs nothing for
+    this query (those the keyword leg also found stay, so that their hits still report their dense rank)."""
+    keyword_ids = {pid for pid, _ in lexical}
+    if weights.dense <= 0:
+        return [(pid, score) for pid, score in dense if pid in keyword_ids]
+    return [(pid, score) for pid, score in dense if pid in keyword_ids or score >= dense_floor]
+
+
+def fuse(mode: str, dense: Leg, lexical: Leg, weights: LegWeights | None = None) -> Ranked:
     """(passage id, score, dense leg, keyword leg), best first.
 
-    `dense` and `lexical` are each leg's (passage id, score) best first. Hybrid is weighted reciprocal rank
-    fusion: the sum over legs of leg_weight / (RRF_K + rank). Ties (same fused score) break on the dense rank,
-    then on the passage id, so that pages are stable across requests.
+    `dense` and `lexical` are each leg's (passage id, score) best first. Hybrid adds the legs' normalized
+    scores times their weights; a passage only one leg found gets 0 from the other. Ties break on the dense
+    rank, then on the passage id, so that pages are stable across requests.
     """
     dense_legs = {pid: LegResult(rank, score) for rank, (pid, score) in enumerate(dense, 1)}
     keyword_legs = {pid: LegResult(rank, score) for rank, (pid, score) in enumerate(lexical, 1)}
@@ -34,15 +115,15 @@ def fuse(
         return [(pid, score, dense_legs[pid], None) for pid, score in dense]
     if mode == "keyword":
         return [(pid, score, None, keyword_legs[pid]) for pid, score in lexical]
+    weights = weights or leg_weights(dense, lexical, model_knows_language=True)
     fused: dict[int, float] = {}
-    for leg_weight, legs in ((dense_weight, dense_legs), (1.0, keyword_legs)):
-        for pid, leg in legs.items():
-            fused[pid] = fused.get(pid, 0.0) + leg_weight / (RRF_K + leg.rank)
+    for leg_weight, leg in ((weights.dense, dense), (weights.keyword, lexical)):
+        for pid, score in normalized(leg).items():
+            fused[pid] = fused.get(pid, 0.0) + leg_weight * score
     unranked = len(dense_legs) + 1
     order = sorted(fused, key=lambda pid: (-fused[pid], getattr(dense_legs.get(pid), "rank", unranked), pid))
     return [(pid, fused[pid], dense_legs.get(pid), keyword_legs.get(pid)) for pid in order]
 
 
-def dense_weight(query_is_japanese: bool, model_is_english_only: bool) -> float:
-    """The dense leg's RRF weight: FOREIGN_DENSE_WEIGHT when an English-only model meets a Japanese query."""
-    return FOREIGN_DENSE_WEIGHT if query_is_japanese and model_is_english_only else 1.0
+def model_knows_language(query_is_japanese: bool, model_is_english_only: bool) -> bool:
+    return not (query_is_japanese and model_is_english_only)

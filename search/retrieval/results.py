@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from search.retrieval.fusion import LegWeights
+    from search.text.analysis import AnalyzedQuery
 
 
 @dataclass
@@ -31,6 +35,8 @@ class Hit:
     highlights: list[tuple[int, int]] = field(default_factory=list)
     dense: LegResult | None = None
     keyword: LegResult | None = None
+    more_in_document: int = 0
+    """Other passages of the same document that also ranked (searches with collapse on)."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any], score: float = 0.0, **extra: Any) -> Hit:
@@ -65,6 +71,31 @@ class SearchResult:
     mode: str
     total_candidates: int
     hits: list[Hit]
+    query: AnalyzedQuery | None = None
+    weights: LegWeights | None = None
+    """Hybrid only: how much each leg counted for this query."""
+    collapsed: bool = False
+
+    @property
+    def legs_used(self) -> list[str]:
+        """The legs that placed at least one returned hit (and, in hybrid, had weight for this query)."""
+        used = []
+        for leg in ("dense", "keyword"):
+            weight = 1.0 if self.weights is None else getattr(self.weights, leg)
+            if weight > 0 and any(getattr(hit, leg) is not None for hit in self.hits):
+                used.append(leg)
+        return used
 
     def as_dict(self) -> dict[str, Any]:
-        return {"generation": self.generation, "mode": self.mode, "results": [h.as_dict() for h in self.hits]}
+        out: dict[str, Any] = {
+            "generation": self.generation,
+            "mode": self.mode,
+            "results": [h.as_dict() for h in self.hits],
+            "legs_used": self.legs_used,
+            "leg_weights": None if self.weights is None else self.weights.as_dict(),
+            "collapsed": self.collapsed,
+        }
+        if self.query is not None:
+            out["query_terms"] = list(self.query.terms)
+            out["expansions"] = [e.as_dict() for e in self.query.expansions]
+        return out

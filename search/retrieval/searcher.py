@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from search.errors import SearchError
+from search.errors import IndexNotFoundError, SearchError
 from search.models.hub import is_english_only
 from search.retrieval import fusion
 from search.retrieval.filters import Filters
@@ -22,13 +22,32 @@ from search.retrieval.results import Hit, SearchResult
 from search.storage.generations import open_vectors
 from search.storage.store import Store
 from search.storage.vectors import VectorIndex
-from search.text import analysis, highlight, keyword
+from search.text import analysis, highlight, keyword, synonyms
+from search.text.synonyms import Thesaurus
 
 if TYPE_CHECKING:
     from search.models.encoder import Encoder
 
 MODES = ("hybrid", "dense", "keyword")
 MIN_CANDIDATES = 100
+COLLAPSE_DEPTH_FACTOR = 10
+"""With collapse on, candidates per requested hit: one document can fill many of the first places."""
+
+
+def _collapse(ranked: fusion.Ranked, documents: dict[int, int]) -> tuple[fusion.Ranked, dict[int, int]]:
+    """The best passage of each document, in rank order, and how many more passages of it were ranked."""
+    best: dict[int, int] = {}
+    kept: fusion.Ranked = []
+    more: dict[int, int] = {}
+    for entry in ranked:
+        document = documents[entry[0]]
+        if document in best:
+            more[best[document]] += 1
+            continue
+        best[document] = entry[0]
+        more[entry[0]] = 0
+        kept.append(entry)
+    return kept, more
 
 
 class Searcher:
@@ -46,6 +65,7 @@ class Searcher:
         precision: str = "auto",
         encoder: Encoder | None = None,
         query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE,
+        bundled_synonyms: bool = True,
     ) -> None:
         self.index_dir = index_dir
         self.device = device
@@ -55,7 +75,15 @@ class Searcher:
         self._encoder = encoder
         self._vectors: tuple[int, VectorIndex] | None = None
         self.query_cache = QueryEmbeddingCache(query_cache_size)
+        self.bundled_synonyms = bundled_synonyms
+        self._thesaurus: tuple[int | None, Thesaurus | None] | None = None
         self.manifest = self.store.manifest()  # fails early, saying to run `indexer build`, without an index
+        if not self.manifest.get("model"):  # tables, but no build committed: a first build failed or was stopped
+            self.store.close()
+            raise IndexNotFoundError(
+                f"No index at {index_dir} yet: no build has completed there; run `indexer build DOCS_DIR --index "
+                f"{index_dir}`"
+            )
 
     @property
     def store(self) -> Store:
@@ -112,13 +140,18 @@ class Searcher:
         filters: Filters | None = None,
         offset: int = 0,
         query_vector: np.ndarray | None = None,
+        collapse: bool = False,
     ) -> SearchResult:
         """`query_vector`, when given, stands in for encoding `query` (evaluation encodes all queries in
-        batches, several times faster than one by one); it must come from the index's own encoder."""
+        batches, several times faster than one by one); it must come from the index's own encoder.
+
+        `collapse` keeps the best passage of each document (each hit says how many more it has). Nothing is
+        returned when nothing matches: no keyword match and no passage above the dense floor."""
         if mode not in MODES:
             raise SearchError(f"Unknown search mode '{mode}': use one of {', '.join(MODES)}")
         filters = filters or Filters()
-        depth = max(MIN_CANDIDATES, 2 * (offset + k))
+        depth = max(MIN_CANDIDATES, (COLLAPSE_DEPTH_FACTOR if collapse else 2) * (offset + k))
+        analyzed = analysis.analyze(query, self.thesaurus())
         store = self.store
         with store.read_snapshot():
             generation, vectors = self.vectors_for(store)
@@ -129,7 +162,15 @@ class Searcher:
             allowed = None if filters.is_empty() else self._allowed_ids(store, filters)
             dense = self._dense(vectors, query_vector, depth, allowed, store) if query_vector is not None else []
             lexical = self._keyword(store, analyzed, depth, filters) if mode != "dense" else []
-            ranked = fusion.fuse(mode, dense, lexical, self._dense_weight(analyzed))
+            weights = fusion.leg_weights(dense, lexical, self._model_knows_language(analyzed))
+            if mode == "hybrid":
+                dense = fusion.matched(dense, lexical, weights)
+            elif mode == "dense":
+                dense = [(pid, score) for pid, score in dense if score >= fusion.DENSE_FLOOR]
+            ranked = fusion.fuse(mode, dense, lexical, weights)
+            more: dict[int, int] = {}
+            if collapse:
+                ranked, more = _collapse(ranked, store.passage_documents([pid for pid, _, _, _ in ranked]))
             page = ranked[offset : offset + k]
             rows = store.passage_rows([pid for pid, _, _, _ in page])
         hits = []
@@ -144,9 +185,39 @@ class Searcher:
                     highlights=spans,
                     dense=dense_leg,
                     keyword=keyword_leg,
+                    more_in_document=more.get(pid, 0),
                 )
             )
-        return SearchResult(generation=generation, mode=mode, total_candidates=len(ranked), hits=hits)
+        return SearchResult(
+            generation=generation,
+            mode=mode,
+            total_candidates=len(ranked),
+            hits=hits,
+            query=analyzed,
+            weights=weights if mode == "hybrid" else None,
+            collapsed=collapse,
+        )
+
+    def thesaurus(self) -> Thesaurus | None:
+        """The synonyms that expand queries: the index's synonyms.txt (re-read when it changes) over the bundled
+        Sudachi dictionary; None when both are off."""
+        path = self.index_dir / synonyms.INDEX_SYNONYMS_NAME
+        try:
+            stamp: int | None = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        current = self._thesaurus
+        if current is not None and current[0] == stamp:
+            return current[1]
+        with self._reload_lock:
+            current = self._thesaurus
+            if current is None or current[0] != stamp:
+                user_file = path if stamp is not None else None
+                loaded = None
+                if user_file is not None or self.bundled_synonyms:
+                    loaded = synonyms.load_thesaurus(user_file, bundled=self.bundled_synonyms)
+                current = self._thesaurus = (stamp, loaded)
+        return current[1]
 
     @staticmethod
     def _allowed_ids(store: Store, filters: Filters) -> np.ndarray:
@@ -162,17 +233,23 @@ class Searcher:
 
     @staticmethod
     def _keyword(store: Store, query: analysis.AnalyzedQuery, depth: int, filters: Filters) -> list[tuple[int, float]]:
-        """The keyword leg: BM25 over the FTS5 index of CJK bigrams, whole Latin words and word lemmas."""
-        expression = keyword.match_expression(query)
-        if expression is None:
-            return []
-        if filters.is_empty():
-            return store.keyword_search(expression, depth)
-        return store.keyword_search(expression, depth, *filters.sql())
+        """The keyword leg: BM25 over the FTS5 index of CJK bigrams, whole Latin words and word lemmas, for
+        the typed words, plus keyword.EXPANSION_WEIGHT times the BM25 of their synonyms."""
+        where = () if filters.is_empty() else filters.sql()
+        scores: dict[int, float] = {}
+        for expression, weight in (
+            (keyword.match_expression(query), 1.0),
+            (keyword.expansion_expression(query), keyword.EXPANSION_WEIGHT),
+        ):
+            if expression is None or weight <= 0:
+                continue
+            for pid, score in store.keyword_search(expression, depth, *where):
+                scores[pid] = scores.get(pid, 0.0) + weight * score
+        return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:depth]
 
-    def _dense_weight(self, query: analysis.AnalyzedQuery) -> float:
+    def _model_knows_language(self, query: analysis.AnalyzedQuery) -> bool:
         model = self.manifest.get("model")
-        return fusion.dense_weight(query.language == "ja", bool(model) and is_english_only(model))
+        return fusion.model_knows_language(query.language == "ja", bool(model) and is_english_only(model))
 
     def close(self) -> None:
         store = getattr(self._local, "store", None)

@@ -41,6 +41,10 @@ lemmas weigh HEADING_WEIGHT times as much, like the heading bigrams. A word that
 matches its bigrams, so the lemma columns add a bonus for whole-word (and inflection-insensitive) matches on
 top of the bigrams' recall. Measurements: benchmarks/README.md, "Retrieval quality"."""
 
+EXPANSION_WEIGHT = 0.3
+"""Weight of a synonym's BM25 against 1.0 for the words the user typed (search.text.synonyms): a synonym
+widens recall but must not outrank a passage that says what was asked. Measurements: benchmarks/README.md."""
+
 # The rank expression for `passages_fts(heading, body, heading_words, body_words)` (column order as in
 # search.storage.schema.CREATE_TABLES).
 BM25_RANK = f"bm25(passages_fts, {HEADING_WEIGHT}, 1.0, {HEADING_WEIGHT * WORD_WEIGHT}, {WORD_WEIGHT})"
