@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -46,7 +48,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_third_party_output() -> None:
+    """Keep stderr for this program's own messages, which say what happened to which file.
+
+    pypdf logs the defects it recovers from ("incorrect startxref pointer") without naming the file, so they
+    are dropped (a PDF it cannot read is reported by the build, with its path). Outside a terminal (CI, cron,
+    a log file) the Hugging Face progress bars ("Loading weights") are off: there they are only noise.
+    """
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    if sys.stderr.isatty():
+        return
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read when huggingface_hub is imported
+    if "transformers" in sys.modules:  # already imported (a caller of main() in the same process)
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_third_party_output()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

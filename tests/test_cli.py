@@ -1,11 +1,25 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from reportlab.pdfgen import canvas
+from tiny_index import build
 
+from api.app import create_app
+from api.settings import ApiSettings
 from indexer.cli import main
+from search import settings as config
+from search.models.encoder import Encoder
+from search.retrieval.searcher import Searcher
+from search.storage import writer
 
 BUILD_KEYS = {
     "index",
@@ -97,3 +111,150 @@ def test_bad_filter_is_rejected(docs: Path, tmp_path: Path, tiny_model_dir: Path
     run(capsys, "build", str(docs), "--index", str(tmp_path / "i"), "--model", str(tiny_model_dir))
     code, _, err = run(capsys, "search", "休暇", "--index", str(tmp_path / "i"), "--filter", "colour=red")
     assert code == 2 and "unknown key 'colour'" in err
+
+
+# -- a failed first build leaves no index (#14 item 7) ------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["/nope", "unloadable"])
+def test_a_first_build_without_a_usable_model_leaves_no_index(
+    docs: Path, tmp_path: Path, model: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if model == "unloadable":  # a folder that exists but holds no model
+        (tmp_path / model).mkdir()
+        (tmp_path / model / "config.json").write_text("{}", encoding="utf-8")
+        model = str(tmp_path / model)
+    index = tmp_path / "new"
+    code, out, err = run(capsys, "build", str(docs), "--index", str(index), "--model", model)
+    assert code == 2 and "is not available" in err and out == ""
+    assert not (index / "index.sqlite").exists()
+    code, out, err = run(capsys, "search", "休暇", "--index", str(index))
+    assert code == 2 and "indexer build" in err and out == ""
+
+
+def test_search_refuses_an_index_whose_first_build_never_committed(
+    docs: Path, tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    def stop_before_commit(point: str) -> None:
+        if point == "sqlite-written":
+            raise KeyboardInterrupt  # as Ctrl+C inside the write transaction
+
+    monkeypatch.setattr(writer, "pause_point", stop_before_commit)
+    index = tmp_path / "index"
+    code, _, _ = run(capsys, "build", str(docs), "--index", str(index), "--model", str(tiny_model_dir))
+    assert code == 130 and (index / "index.sqlite").exists(), "the tables exist, no build has committed"
+    for mode in ("hybrid", "keyword"):
+        code, out, err = run(capsys, "search", "休暇", "--index", str(index), "--mode", mode, "--device", "cpu")
+        assert code == 2 and out == "", "not '(no results)' as if the documents did not match"
+        assert f"No index at {index} yet" in err and "indexer build" in err
+    code, out, _ = run(capsys, "search", "休暇", "--index", str(index), "--json")
+    assert code == 2 and json.loads(out)["type"] == "IndexNotFoundError"
+
+
+# -- one validation for the CLI and the API (#14 item 9) ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Encoder) -> Path:
+    root = tmp_path_factory.mktemp("cli-validation")
+    (root / "docs").mkdir()
+    (root / "docs" / "休暇.txt").write_text("有給休暇は入社から六か月後に十日付与されます。", encoding="utf-8")
+    assert build(root / "docs", root / "index", tiny_encoder).files_failed == []
+    return root / "index"
+
+
+MAX_K, MAX_OFFSET, MAX_CHARS = (
+    int(config.K.maximum or 0),
+    int(config.OFFSET.maximum or 0),
+    config.QUERY_MAX_CHARS.default,
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "k", "offset", "refusal"),
+    [
+        ("", 5, 0, "query is empty"),
+        ("   ", 5, 0, "query is empty"),
+        ("休" * (MAX_CHARS + 1), 5, 0, "characters long"),
+        ("休暇", 5, -3, "--offset: offset must be at least 0"),
+        ("休暇", 5, MAX_OFFSET + 1, f"--offset: offset must be at most {MAX_OFFSET}"),
+        ("休暇", 0, 0, "-k: k must be at least 1"),
+        ("休暇", MAX_K + 1, 0, f"-k: k must be at most {MAX_K}"),
+        ("休" * MAX_CHARS, MAX_K, MAX_OFFSET, None),
+        ("休暇", 1, 0, None),
+    ],
+)
+def test_cli_and_api_give_the_same_verdict_on_a_search(
+    built: Path, tiny_encoder: Encoder, query: str, k: int, offset: int, refusal: str | None, capsys
+) -> None:
+    args = ("search", query, "--index", str(built), "-k", str(k), "--offset", str(offset), "--mode", "keyword")
+    code, out, err = run(capsys, *args)
+    app = create_app(ApiSettings(index_dir=built), searcher=Searcher(built, encoder=tiny_encoder))
+    with TestClient(app) as client:
+        api = client.post("/search", json={"query": query, "k": k, "offset": offset, "mode": "keyword"})
+    if refusal is None:
+        assert (code, api.status_code) == (0, 200), (err, api.text)
+        return
+    assert (code, api.status_code) == (2, 422), api.text
+    assert out == "" and err.startswith("error: ") and refusal in err, "refused, not '(no results)'"
+    code, out, _ = run(capsys, *args, "--json")
+    assert code == 2 and refusal in json.loads(out)["error"]
+
+
+# -- newcomer friction (#14 item 11) -----------------------------------------------------------------
+
+
+def test_version_names_the_program_and_its_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"indexer {version('jp-docsearch')}"
+
+
+def test_bare_indexer_prints_help_not_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys)
+    assert code == 0 and err == ""
+    assert out.startswith("usage: indexer") and all(f"\n    {name} " in out for name in ("build", "search", "serve"))
+
+
+def test_json_refusal_of_a_held_lock_is_json_on_stdout(
+    docs: Path, tmp_path: Path, tiny_model_dir: Path, capsys
+) -> None:
+    index = tmp_path / "index"
+    with writer.write_lock(index):  # another build is writing
+        code, out, err = run(
+            capsys, "build", str(docs), "--index", str(index), "--model", str(tiny_model_dir), "--json"
+        )
+    refusal = json.loads(out)
+    assert code == 2 and refusal["type"] == "IndexLockedError" and "Another build is writing" in refusal["error"]
+    assert err.startswith("error: Another build is writing")
+
+
+def test_non_interactive_runs_keep_third_party_noise_off_stderr(
+    tmp_path: Path, tiny_model_dir: Path, tiny_seq2seq_dir: Path
+) -> None:
+    """A recoverable PDF defect (pypdf logs it without naming the file) and the "Loading weights" bar of a
+    generation model stay off stderr when it is a file, as in CI or a cron job."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    pdf = canvas.Canvas(str(docs / "leave.pdf"))
+    pdf.drawString(72, 700, "Paid leave: ten days after six months.")
+    pdf.showPage()
+    pdf.save()
+    data = (docs / "leave.pdf").read_bytes()
+    (docs / "leave.pdf").write_bytes(re.sub(rb"startxref\s+\d+", b"startxref\n12", data))  # a wrong xref offset
+    index, model, qa = str(tmp_path / "index"), str(tiny_model_dir), str(tiny_seq2seq_dir)
+    script = (
+        "import sys; from indexer.cli import main\n"
+        f"assert main(['build', {str(docs)!r}, '--index', {index!r}, '--model', {model!r}]) == 0\n"
+        f"sys.exit(main(['ask', 'How many days of leave?', '--index', {index!r}, '--qa-model-en', {qa!r},"
+        f" '--qa-model-ja', {qa!r}, '--device', 'cpu']))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE")}
+    with open(tmp_path / "stderr.txt", "w+b") as stderr:
+        done = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=stderr, env=env)
+        stderr.seek(0)
+        errors = stderr.read().decode("utf-8", "replace")
+    assert done.returncode == 0, errors
+    assert "leave.pdf" in done.stdout.decode("utf-8") and "Loading weights" not in errors
+    assert "startxref" not in errors and errors == "", errors
