@@ -45,6 +45,7 @@ from search.models.encoder import Encoder
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
+pytestmark = pytest.mark.browser
 
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     pytest.fail(
