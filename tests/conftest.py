@@ -17,6 +17,16 @@ from search.models.encoder import Encoder
 from search.models.hub import bundled_minilm_path
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """A run with -m (make test-fast) says what it left out, so that it is never taken for a full run."""
+    expression = config.getoption("markexpr")
+    if expression:
+        left_out = len(terminalreporter.stats.get("deselected", []))
+        terminalreporter.write_line(
+            f"-m {expression!r} left out {left_out} tests; `make test` (and .ci/run) runs every test", yellow=True
+        )
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_sentence_t5(tmp_path_factory.mktemp("models") / "tiny-sentence-t5")

@@ -9,6 +9,8 @@ LOAD_TEST_WARMUP requests (default 400, every distinct request at least once) lo
 the server's resident memory (VmRSS from /proc) within 10% of what it was after the warm-up: a leak per
 request would show as growth over tens of thousands of requests.
 
+The load test is marked `soak`: `make test` and `.ci/run` run it, `make test-fast` leaves it out.
+
 Logs: the server runs at DEBUG level with uvicorn's access log while right and wrong keys arrive in both
 headers, and raw requests try path traversal: no key reaches the log, and no file outside the static
 folder is served.
@@ -159,6 +161,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+@pytest.mark.soak  # 20 s of load by default: `make test` runs it, `make test-fast` leaves it out
 def test_search_under_concurrent_load_has_no_errors_and_bounded_memory(index: Path, tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
     bodies = request_bodies()
