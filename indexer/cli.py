@@ -19,6 +19,8 @@ from indexer.commands import build, demo, evaluate, generate, search, serve, sta
 from search.errors import SearchError
 from search.settings import SETTINGS, SettingError
 
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = opt.EXIT_OK, opt.EXIT_PARTIAL, opt.EXIT_ERROR  # the exit codes documented above
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     build.NAME: build.run,
     status.NAME: status.run,
