@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from indexer import options as opt
@@ -31,7 +33,35 @@ def register(commands: argparse._SubParsersAction) -> None:
     access.add_argument(
         "--no-acl", action="store_true", help="remove the index's access rules: every document is then in `all`"
     )
+    # Scaling beyond one machine (docs/scaling.md): where passages are encoded and where vectors are kept.
+    for setting in (
+        config.EXECUTOR,
+        config.RAY_ADDRESS,
+        config.VECTOR_STORE,
+        config.MILVUS_URI,
+        config.MILVUS_COLLECTION,
+    ):
+        opt.add_setting(parser, setting)
     opt.add_json(parser, "the summary")
+
+
+@contextlib.contextmanager
+def scaling(args: argparse.Namespace) -> Iterator[None]:
+    """The executor and vector store the flags name, for the build inside the block (else the settings'
+    environment variables, else local encoding and the store the index records)."""
+    from search.models.executors import make_executor, use_executor
+    from search.storage.vector_store import MILVUS, StoreChoice, use_vector_store
+
+    with contextlib.ExitStack() as stack:
+        if args.executor is not None:
+            executor = make_executor(args.executor, opt.setting_value(args, config.RAY_ADDRESS))
+            stack.enter_context(use_executor(executor))
+        if args.vector_store is not None:
+            choice = StoreChoice(args.vector_store, args.milvus_uri, args.milvus_collection)
+            stack.enter_context(use_vector_store(choice))
+        elif args.milvus_uri is not None or args.milvus_collection is not None:
+            raise config.SettingError(f"milvus_uri and milvus_collection apply to vector_store {MILVUS}; name it too")
+        yield
 
 
 def print_access(rules: int, relabelled: int) -> None:
@@ -56,17 +86,18 @@ def run(args: argparse.Namespace) -> int:
         chunk_tokens=args.chunk_tokens,
         chunk_overlap=args.chunk_overlap,
     )
-    summary = index.build(
-        args.docs_dir,
-        include=tuple(args.include),
-        exclude=tuple(args.exclude),
-        follow_symlinks=args.follow_symlinks,
-        max_file_mb=opt.setting_value(args, config.MAX_FILE_MB),
-        file_timeout=opt.setting_value(args, config.FILE_TIMEOUT),
-        progress=not args.json and sys.stderr.isatty(),
-        acl=args.acl,
-        clear_acl=args.no_acl,
-    )
+    with scaling(args):
+        summary = index.build(
+            args.docs_dir,
+            include=tuple(args.include),
+            exclude=tuple(args.exclude),
+            follow_symlinks=args.follow_symlinks,
+            max_file_mb=opt.setting_value(args, config.MAX_FILE_MB),
+            file_timeout=opt.setting_value(args, config.FILE_TIMEOUT),
+            progress=not args.json and sys.stderr.isatty(),
+            acl=args.acl,
+            clear_acl=args.no_acl,
+        )
     if args.json:
         print_json(summary.as_dict())
     else:

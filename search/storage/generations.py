@@ -1,8 +1,12 @@
-"""Open an index directory's vectors consistently with its SQLite generation, and report its health."""
+"""Open an index directory's vectors consistently with its SQLite generation, and report its health.
+
+The FAISS store (`FaissStore`) lives here; `vector_store_for` picks the store a manifest records or a build
+requests (search.storage.vector_store describes the interface, search.storage.milvus_store the Milvus one).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,17 +15,25 @@ import numpy as np
 from search.errors import IndexNotFoundError
 from search.storage.schema import DB_NAME
 from search.storage.store import Store
-from search.storage.vectors import INDEX_TYPE, VectorIndex, choose_index_type, vector_files, vectors_path
+from search.storage.vector_store import (
+    FAISS,
+    MILVUS,
+    StoreChoice,
+    VectorCheck,
+    VectorSet,
+    VectorStore,
+    recorded_store,
+)
+from search.storage.vectors import (
+    INDEX_TYPE,
+    VectorIndex,
+    choose_index_type,
+    remove_other_generations,
+    vector_files,
+    vectors_path,
+)
 
-
-@dataclass
-class VectorCheck:
-    """How the FAISS file of the current generation compares with the passages in SQLite."""
-
-    generation: int
-    file_present: bool
-    agrees: bool
-    detail: str
+__all__ = ["VectorCheck", "check_vectors", "open_vectors", "rebuild_vectors", "vector_store_for"]
 
 
 def check_vectors(store: Store, vectors: VectorIndex | None, generation: int) -> VectorCheck:
@@ -66,8 +78,18 @@ def rebuild_vectors(store: Store, dimension: int) -> VectorIndex:
     return VectorIndex.build(dimension, store.iter_embeddings, count, index_type=current)
 
 
-def open_vectors(store: Store, index_dir: Path, save_repair: bool) -> tuple[VectorIndex, int, bool]:
-    """The vectors of the store's current generation: (vectors, generation, repaired).
+def open_vectors(store: Store, index_dir: Path, save_repair: bool) -> tuple[VectorSet, int, bool]:
+    """The vectors of the store's current generation, in the store its manifest records (FAISS or Milvus):
+    (vectors, generation, repaired). See `open_faiss` and search.storage.milvus_store for the repairs."""
+    manifest = store.manifest()
+    if recorded_store(manifest).kind == FAISS:
+        return open_faiss(store, index_dir, save_repair)
+    backend = vector_store_for(index_dir, recorded_store(manifest), manifest)
+    return backend.open(store, save_repair)
+
+
+def open_faiss(store: Store, index_dir: Path, save_repair: bool) -> tuple[VectorIndex, int, bool]:
+    """The FAISS vectors of the store's current generation: (vectors, generation, repaired).
 
     A missing or disagreeing FAISS file is rebuilt from SQLite (and written back when `save_repair`), so a
     crash between the SQLite commit and the FAISS write never leaves an index that returns wrong passages.
@@ -106,16 +128,19 @@ def index_status(index_dir: Path) -> dict[str, Any]:
         with store.read_snapshot():
             manifest = store.manifest()
             generation = int(manifest.get("generation", 0))
-            vectors = load_vectors(vectors_path(index_dir, generation))
-            check = check_vectors(store, vectors, generation)
+            backend = vector_store_for(index_dir, recorded_store(manifest), manifest)
+            try:
+                check, vector_count, files = backend.check(store, generation)
+            finally:
+                backend.close()
             counts = store.counts()
     finally:
         store.close()
-    return {
+    status = {
         "index": str(index_dir),
         "documents": counts["documents"],
         "passages": counts["passages"],
-        "vectors": len(vectors) if vectors is not None else 0,
+        "vectors": vector_count,
         "model": manifest.get("model"),
         "dimension": manifest.get("dimension"),
         "pooling": manifest.get("pooling"),
@@ -127,5 +152,65 @@ def index_status(index_dir: Path) -> dict[str, Any]:
         "built_at": manifest.get("built_at"),
         "consistent": check.agrees,
         "consistency": check.detail,
-        "vector_files": sorted(p.name for p in vector_files(index_dir).values()),
+        "vector_files": files,
     }
+    if backend.kind == MILVUS:
+        status.update(vector_store=MILVUS, milvus_uri=manifest.get("milvus_uri"), milvus_collections=files)
+    return status
+
+
+class FaissStore(VectorStore):
+    """Vectors in `vectors.<generation>.faiss` files in the index folder: the default store."""
+
+    kind = FAISS
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = index_dir
+
+    def manifest_entries(self) -> dict[str, Any]:
+        return {"vector_store": FAISS}
+
+    def open(self, store: Store, save_repair: bool) -> tuple[VectorSet, int, bool]:
+        return open_faiss(store, self.index_dir, save_repair)
+
+    def stage(
+        self,
+        store: Store,
+        current: VectorSet | None,
+        generation: int,
+        dimension: int,
+        added: tuple[list[int], list[np.ndarray]],
+        deleted_ids: list[int],
+    ) -> VectorSet:
+        if not isinstance(current, VectorIndex):
+            return rebuild_vectors(store, dimension)
+        added_ids, added_vecs = added
+        current.remove(deleted_ids)
+        if added_ids:
+            current.add(added_ids, np.vstack(added_vecs))
+        if current.needs_rebuild():
+            # The size crossed the approximate-index threshold, or an IVF index outgrew its lists.
+            return rebuild_vectors(store, dimension)
+        return current
+
+    def save(self, store: Store, vectors: VectorSet, generation: int) -> None:
+        if not isinstance(vectors, VectorIndex):
+            raise TypeError(f"FaissStore.save got {type(vectors).__name__}")
+        vectors.save(self.index_dir, generation)
+
+    def finish(self, generation: int, deleted_ids: Sequence[int]) -> None:
+        remove_other_generations(self.index_dir, keep=generation)  # and a killed build's leftovers
+
+    def check(self, store: Store, generation: int) -> tuple[VectorCheck, int, list[str]]:
+        vectors = load_vectors(vectors_path(self.index_dir, generation))
+        files = sorted(p.name for p in vector_files(self.index_dir).values())
+        return check_vectors(store, vectors, generation), len(vectors) if vectors is not None else 0, files
+
+
+def vector_store_for(index_dir: Path, choice: StoreChoice, manifest: dict[str, Any]) -> VectorStore:
+    """The store `choice` names for the index at `index_dir`; Milvus is imported only when named."""
+    if choice.kind == MILVUS:
+        from search.storage.milvus_store import MilvusStore
+
+        return MilvusStore(index_dir, choice, manifest)
+    return FaissStore(index_dir)

@@ -29,12 +29,13 @@ import numpy as np
 
 from search.documents import Document, Passage
 from search.errors import IndexLockedError
+from search.models.executors import current_executor
 from search.models.spec import EncoderSpec
 from search.storage.crashpoints import pause_point
-from search.storage.generations import open_vectors, rebuild_vectors
+from search.storage.generations import vector_store_for
 from search.storage.schema import ALL_GROUP, SCHEMA_VERSION
 from search.storage.store import Store, StoredDocument
-from search.storage.vectors import remove_other_generations
+from search.storage.vector_store import VectorSet, recorded_store, requested_store
 
 LOCK_NAME = "build.lock"
 KEYWORD_TOKENIZER = "cjk-bigram"
@@ -133,6 +134,10 @@ class IndexWriter:
         self._stack.callback(store.close)
         self.store = store
         self.manifest = store.manifest()
+        # Scaling (issue #13): the vectors go to the store this build asks for (FAISS or Milvus), see
+        # search.storage.vector_store; every step below reaches them only through it.
+        self.vector_store = vector_store_for(self.index_dir, requested_store(self.manifest), self.manifest)
+        self._stack.callback(self.vector_store.close)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -160,6 +165,12 @@ class IndexWriter:
         return f"settings changed ({shown})"
 
     @property
+    def vector_store_changed(self) -> bool:
+        """The vectors move to another store (FAISS <-> Milvus, another Milvus): copied from SQLite's embeddings,
+        nothing re-encoded."""
+        return not self.is_new and recorded_store(self.manifest) != requested_store(self.manifest)
+
+    @property
     def model_changed(self) -> bool:
         """Stored vectors come from another model (or input length) and cannot be re-used."""
         return not self.is_new and any(self.manifest.get(k) != self.settings[k] for k in ("model", "max_length"))
@@ -175,21 +186,23 @@ class IndexWriter:
         """Apply `changes` as one new generation (or, when nothing changed, check and repair the current one)."""
         store = self._open_store()
         report = WriteReport()
-        if changes.is_empty() and not self.is_new:
-            vectors, generation, report.vectors_repaired = open_vectors(store, self.index_dir, save_repair=True)
+        if changes.is_empty() and not self.is_new and not self.vector_store_changed:
+            vectors, generation, report.vectors_repaired = self.vector_store.open(store, save_repair=True)
             if changes.touched or changes.relabel or changes.manifest:
                 with store.write_transaction():
                     for document_id, mtime in changes.touched:
                         store.touch_document(document_id, mtime)
                     _apply_access(store, changes)
-            remove_other_generations(self.index_dir, keep=generation)  # leftovers of a killed build
+            self.vector_store.finish(generation, [])  # leftovers of a killed build
             report.generation = generation
             return report
 
         model_changed = self.model_changed
-        vectors = None
-        if not (model_changed or self.is_new):
-            vectors, _, report.vectors_repaired = open_vectors(store, self.index_dir, save_repair=False)
+        vectors: VectorSet | None = None
+        if not (model_changed or self.is_new or self.vector_store_changed):
+            # A store that carries its vectors over (Milvus) is repaired in place, under this writer's lock.
+            repair = self.vector_store.repairs_in_place
+            vectors, _, report.vectors_repaired = self.vector_store.open(store, save_repair=repair)
         embeddings = self._encode_missing(store, changes.changed, not model_changed, report, progress)
         pause_point("encoded")
 
@@ -216,21 +229,15 @@ class IndexWriter:
                     "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 }
             )
-            if vectors is None:
-                vectors = rebuild_vectors(store, info.dimension)
-            else:
-                vectors.remove(deleted_ids)
-                if added_ids:
-                    vectors.add(added_ids, np.vstack(added_vecs))
-                if vectors.needs_rebuild():
-                    # The size crossed the approximate-index threshold, or an IVF index outgrew its lists.
-                    vectors = rebuild_vectors(store, info.dimension)
-            store.set_manifest({"index_type": vectors.index_type})
+            vectors = self.vector_store.stage(
+                store, vectors, generation, info.dimension, (added_ids, added_vecs), deleted_ids
+            )
+            store.set_manifest({"index_type": vectors.index_type, **self.vector_store.manifest_entries()})
             pause_point("sqlite-written")
-            vectors.save(self.index_dir, generation)
-            pause_point("faiss-saved")
+            self.vector_store.save(store, vectors, generation)
+            pause_point("faiss-saved")  # the next generation's vectors are in place (a file, or Milvus rows)
         pause_point("committed")
-        remove_other_generations(self.index_dir, keep=generation)
+        self.vector_store.finish(generation, deleted_ids)
         self.manifest = store.manifest()
         report.generation = generation
         return report
@@ -253,7 +260,8 @@ class IndexWriter:
         missing = [h for h in texts if h not in known]
         if missing:
             advance = progress(len(missing), "encoding", "passages") if progress else None
-            vectors = encoder.encode([texts[h] for h in missing], progress=advance)
+            # Local, or a Ray Data job (search.models.executors); the results are committed here either way.
+            vectors = current_executor().encode(self.encoder, [texts[h] for h in missing], progress=advance)
             known.update(zip(missing, vectors, strict=True))
         report.passages_encoded = len(missing)
         return known
@@ -321,6 +329,7 @@ class IndexWriter:
             report.files_indexed += 1
         report.passages_reused += report.passages_added - report.passages_encoded
         return added_ids, added_vecs, deleted_ids
+
 
 def _apply_access(store: Store, changes: Changeset) -> None:
     """Access control: new groups of kept documents, and the manifest entries that go with them."""
