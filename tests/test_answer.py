@@ -6,6 +6,7 @@ choice and "not answerable" run on the bundled sample documents with the real-we
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from tiny_models import make_seq2seq_t5_english
 
 from search.errors import ModelUnavailableError, SearchError
 from search.generation.answer import Answerer
+from search.generation.extractive import shape_penalty
 from search.generation.prompts import fit_passages, flan_qa_input, lmqg_qa_input
 from search.generation.settings import DEFAULT_QA_MODEL_EN, DEFAULT_QA_MODEL_JA, GenerationSettings
 from search.ingest.chunk import ChunkSettings
@@ -31,7 +33,7 @@ from search.models.seq2seq import (
 from search.retrieval.filters import Filters
 from search.retrieval.searcher import Searcher
 from search.storage.store import Store
-from search.text.language import detect_language, japanese_share
+from search.text.language import detect_language, japanese_share, question_language
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 MISSING = "/nonexistent/generation-model"
@@ -118,6 +120,13 @@ def test_script_detection_by_share_of_kana_and_kanji() -> None:
     assert detect_language("How many days?", "有給休暇は十日付与されます。") == "ja"  # Japanese passages count
 
 
+def test_the_question_language_is_the_askers_not_the_passages() -> None:
+    # Routing reads the passages too (an English model cannot read Japanese ones), the reply language does not.
+    assert question_language("What is CODEN?", "株式会社サクラテック 文書番号：IS-POL-001") == "en"
+    assert question_language("有給休暇は何日ですか", "Remote work policy") == "ja"
+    assert question_language("2024?", "有給休暇は十日付与されます。") == "ja"  # no letters: the context decides
+
+
 def test_japanese_question_goes_to_the_japanese_model(searcher: Searcher, tiny_seq2seq_dir: Path) -> None:
     answerer = Answerer(searcher, settings(qa_model_ja=str(tiny_seq2seq_dir)))
     result = answerer.answer("有給休暇は何日付与されますか", k=3).as_dict()
@@ -167,12 +176,34 @@ def test_models_load_on_first_generative_use_only(searcher: Searcher, tiny_seq2s
     assert model.loaded and answerer.pool.get(str(tiny_seq2seq_dir)) is model, "loaded once, then shared"
 
 
-def test_missing_generator_falls_back_to_extractive_and_says_so(searcher: Searcher, index: Path) -> None:
-    result = Answerer(searcher, settings()).answer("有給休暇は何日付与されますか", k=3).as_dict()
-    assert result["mode"] == "extractive" and result["answerable"]
-    assert MISSING in result["fallback_reason"] and "extracted" in result["fallback_reason"]
+def test_missing_generator_falls_back_to_extractive_and_says_so(
+    searcher: Searcher, index: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="docsearch.generation"):
+        result = Answerer(searcher, settings()).answer("有給休暇は何日付与されますか", k=3).as_dict()
+    # mode and model name what produced the answer: the extraction and its embedding model, not the missing one.
+    assert result["mode"] == "extractive" and result["answerable"] and result["model"] != MISSING
+    assert (
+        result["fallback_reason"]
+        == f"回答生成モデル「{MISSING}」がこのマシンにないため、文書から該当する文をそのまま示しています。"
+    )
+    assert "no such directory" in caplog.text, "the technical reason goes to the log"
     assert result["answer"] == result["citations"][0]["evidence"]["text"]
     assert_citations_point_at_documents(index, result)
+
+
+def test_english_question_gets_an_english_fallback_note(searcher: Searcher) -> None:
+    result = Answerer(searcher, settings()).answer(
+        "How do I reset my password?", k=2, filters=Filters(path_prefix="english/")
+    )
+    assert result.language == "en" and result.mode == "extractive"
+    assert result.fallback_reason is not None and result.fallback_reason.startswith(f'The answer model "{MISSING}"')
+
+
+def test_a_model_named_explicitly_is_not_replaced(searcher: Searcher) -> None:
+    answerer = Answerer(searcher, settings(), explicit_models=frozenset({MISSING}))
+    with pytest.raises(ModelUnavailableError, match="--qa-model-ja DIR"):
+        answerer.answer("有給休暇は何日付与されますか", k=3)
 
 
 def test_missing_model_error_names_the_option_that_sets_it() -> None:
@@ -213,7 +244,7 @@ def test_unsupported_generated_answer_is_not_returned(
     fake_generation(monkeypatch, "大阪の本社で三十日")
     result = Answerer(searcher, settings(qa_model_ja=str(tiny_seq2seq_dir))).answer("有給休暇は何日付与されますか", k=3)
     assert not result.answerable and result.answer is None and result.citations == []
-    assert result.generated_answer == "大阪の本社で三十日" and "not supported" in (result.reason or "")
+    assert result.generated_answer == "大阪の本社で三十日" and "裏付けられなかった" in (result.reason or "")
     assert result.passages, "the closest passages come back instead"
 
 
@@ -224,7 +255,7 @@ def test_flan_prompt_numbers_the_passages_and_unanswerable_is_respected(
     answerer = Answerer(searcher, settings(qa_model_en=str(english_seq2seq_dir)))
     result = answerer.answer("How do I reset my password?", k=3, filters=Filters(path_prefix="english/"))
     assert "\n[1] " in inputs[0] and "\n[2] " in inputs[0] and inputs[0].endswith("How do I reset my password?")
-    assert not result.answerable and "no answer" in (result.reason or "")
+    assert not result.answerable and result.reason == "The answer model found no answer in the retrieved documents."
 
 
 # -- bounds --------------------------------------------------------------------------------------------
@@ -294,8 +325,45 @@ def test_extractive_answer_picks_the_leave_rule_from_the_work_rules(sample_searc
 
 
 def test_unrelated_question_is_not_answerable(sample_searcher: Searcher) -> None:
-    for question in ("火星の衛星の名前は何ですか", "What is the capital of Australia?"):
+    expected = {
+        "火星の衛星の名前は何ですか": "文書の中に、この質問に答える箇所は見つかりませんでした。",
+        "What is the capital of Australia?": "The documents do not seem to answer this question.",
+        "What is CODEN?": "The documents do not seem to answer this question.",
+    }
+    for question, reason in expected.items():
         result = Answerer(sample_searcher, settings()).answer(question, k=5)
         assert not result.answerable and result.answer is None and result.citations == []
-        assert "too weak" in (result.reason or "") and len(result.passages) == 5
+        assert result.reason == reason and len(result.passages) <= 5
         assert result.fallback_reason is None, "no generator is tried when retrieval is too weak"
+        # Nothing was generated: the response names the extraction that decided, not a generator.
+        assert result.mode == "extractive" and result.model == str(sample_searcher.manifest["model"])
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("有給休暇は何日もらえますか", "10日の年次有給休暇を付与する"),  # a count of days, not the half-day rule
+        ("給料日はいつですか", "25日"),  # 給料 is 賃金/給与 in the documents
+        ("引っ越したら何日以内に届け出ればいいですか", "14日以内"),  # 引っ越し → 転居
+        ("残業は月に何時間までですか", "45時間"),  # 残業 → 時間外労働
+        ("出張のホテル代の上限はいくらですか", "宿泊料は、1泊につき次の金額を上限として"),
+    ],
+)
+def test_extractive_answers_answer_what_was_asked(sample_searcher: Searcher, question: str, expected: str) -> None:
+    result = Answerer(sample_searcher, settings()).answer(question, k=5, extractive=True)
+    assert result.answerable and expected in (result.answer or "")
+    assert_citations_point_at_documents(sample_searcher.index_dir, result.as_dict())
+
+
+def test_faq_question_lines_and_headings_lose_to_the_sentence_that_answers() -> None:
+    assert shape_penalty("Q3. 健康診断はいつ受けられますか？", "") == 1.0
+    assert shape_penalty("社員証をなくしてしまいました。", "", previous="Q2.") == 1.0
+    assert shape_penalty("第20条（年次有給休暇）", "") == 1.0
+    assert shape_penalty("A.", "") == 1.0
+    assert shape_penalty("休憩時間は正午から午後1時までの60分とする。", "第11条（休憩）") == 0.0
+
+
+def test_the_answer_window_takes_the_list_a_sentence_announces(sample_searcher: Searcher) -> None:
+    result = Answerer(sample_searcher, settings()).answer("夜遅くにタクシーを使ってもいいですか", k=5, extractive=True)
+    assert result.answer is not None and "次のいずれかに該当する場合に限り利用できる。" in result.answer
+    assert "午後10時から午前5時までの間の移動" in result.answer, "the list the sentence announces comes with it"

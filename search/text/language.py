@@ -43,3 +43,15 @@ def detect_language(*texts: str) -> Language:
     model also reads the English ones.
     """
     return "ja" if any(is_japanese(t) for t in texts) else "en"
+
+
+def question_language(question: str, *context: str) -> Language:
+    """The language a question is asked in, which is the language its answer and messages are given in.
+
+    Judged on the question alone: the passages it retrieves say nothing about the asker ("What is CODEN?"
+    over Japanese documents is an English question). Only a question without letters ("2024?") borrows
+    the language of its context.
+    """
+    if any(c.isalpha() for c in question):
+        return "ja" if is_japanese(question) else "en"
+    return detect_language(*context)
