@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from tiny_index import build
 
 from search.errors import ModelUnavailableError, SearchError
 from search.generation.candidates import Candidate, extract_candidates
+from search.generation.cloze import cloze_text, key_sentence, numeric_variants
 from search.generation.export import COLUMNS, read_table, write_table
 from search.generation.prompts import sonoisa_normalize, sonoisa_qg_input
 from search.generation.quiz import (
@@ -24,6 +26,7 @@ from search.generation.quiz import (
     nearest_distractors,
     qg_input,
     question_filter,
+    select_candidates,
     shuffled_options,
     unit,
 )
@@ -61,8 +64,8 @@ def test_japanese_candidates_on_rules_text() -> None:
     found = kinds(
         "第20条 入社日から6か月間勤務した従業員には、10日の年次有給休暇を付与する。年末年始（12月29日～1月3日）"
     )
-    assert found["第20条"] == "number" and found["6か月"] == "number" and found["10日"] == "number"
-    assert found["12月29日"] == "date" and found["1月3日"] == "date"
+    assert found["第20条"] == "number" and found["6か月間"] == "number" and found["10日"] == "number"
+    assert found["12月29日～1月3日"] == "date", "a range is one answer"
     assert found["年次有給休暇"] == "noun" and found["従業員"] == "noun"
     assert "付与" not in found and "勤務" not in found, "verbal nouns alone are poor answers"
 
@@ -264,9 +267,15 @@ def test_verification_keeps_only_round_trips(
 
 
 def test_missing_qg_model_and_unknown_document_are_clear_errors(searcher: Searcher, tiny_seq2seq_dir: Path) -> None:
+    # A model named explicitly (a command-line flag), or generation asked for by name, is not replaced.
+    explicit = QuizGenerator(searcher, generation_settings(MISSING), explicit_models=frozenset({MISSING}))
     with pytest.raises(ModelUnavailableError, match="--qg-model DIR") as caught:
-        QuizGenerator(searcher, generation_settings(MISSING)).from_query("有給休暇", n=2)
+        explicit.from_query("有給休暇", n=2)
     assert caught.value.model == MISSING
+    with pytest.raises(ModelUnavailableError, match="--qg-model DIR"):
+        QuizGenerator(searcher, generation_settings(MISSING)).from_query("有給休暇", n=2, mode="generated")
+    with pytest.raises(SearchError, match="quiz mode must be one of auto, generated, cloze"):
+        QuizGenerator(searcher, generation_settings(MISSING)).from_query("有給休暇", n=2, mode="fancy")
     with pytest.raises(SearchError, match=r"No document 'nope\.txt'"):
         QuizGenerator(searcher, generation_settings(tiny_seq2seq_dir)).from_document("nope.txt")
     with pytest.raises(SearchError, match="n must be"):
@@ -340,3 +349,95 @@ def test_import_tolerates_extra_cells_and_names_the_line_of_a_bad_one() -> None:
     edited = write_table([good, {**good, "passage_id": "七"}], "csv")
     with pytest.raises(SearchError, match=r"line 3: .*must be whole numbers"):
         read_table(edited, "csv")
+
+
+# -- whole answer spans, cloze questions, fallback ---------------------------------------------------------
+
+
+def test_numbers_dates_and_money_are_never_split() -> None:
+    found = kinds(
+        "会議費は1人5,000円以下とし、2025年4月1日から6か月ごとに見直す。交際費の上限は15,000円、仮払いは5万円以上。"
+    )
+    assert found["1人5,000円以下"] == "number" and found["15,000円"] == "number" and found["5万円以上"] == "number"
+    assert found["2025年4月1日"] == "date" and found["6か月"] == "number"
+    assert not any(t in {"5", "000円", "000", "1人", "4月1日", "2025年"} for t in found), found
+    times = kinds("コアタイムは午前10時～午後3時、窓口は9:00～17:30です。")
+    assert times["午前10時～午後3時"] == "time" and times["9:00～17:30"] == "time"
+
+
+def test_number_distractors_keep_the_answers_unit_and_are_varied_when_the_index_has_none() -> None:
+    pool = [(2, Candidate("4階", "number", 0, 2)), (3, Candidate("3回", "number", 0, 2))]
+    vectors = {"1人5,000円以下": np.ones(4), "4階": np.ones(4), "3回": np.ones(4)}
+    chosen = nearest_distractors(quiz_question("1人5,000円以下", "number"), pool, vectors)
+    assert len(chosen) == 3 and all(c.startswith("1人") and c.endswith(",000円以下") for c in chosen), chosen
+    assert "4階" not in chosen and "3回" not in chosen, "another unit is never an option"
+    assert numeric_variants("4月1日", "date") and all(int(v[2:-1]) <= 28 for v in numeric_variants("4月1日", "date"))
+    assert "０" not in "".join(numeric_variants("10日", "number")) and "１０日" not in numeric_variants(
+        "１０日", "number"
+    )
+
+
+def sample_hit(text: str, heading: str = "", passage_id: int = 1, title: str = "就業規則") -> Hit:
+    return Hit(passage_id, 0.0, 1, "人事/就業規則.txt", title, "txt", heading, text, 0, len(text), 0)
+
+
+def test_no_question_about_the_query_or_boilerplate() -> None:
+    preamble = sample_hit(
+        "制定：2015年4月1日　最終改定：2024年4月1日\n本書は就業規則のうち、問い合わせが多い条文を抜粋したものです。"
+    )
+    rule = sample_hit("年次有給休暇は、入社から6か月を経過した日に10日付与する。", "第20条（年次有給休暇）", 2)
+    answers = [i.candidate.text for i in select_candidates([preamble, rule], 20, query="年次有給休暇", cloze=True)]
+    assert "2015年4月1日" not in answers and "2024年4月1日" not in answers, "enactment dates are not quiz facts"
+    assert "本書" not in answers and "年次有給休暇" not in answers and "有給休暇" not in answers
+    assert answers[:2] == ["6か月", "10日"], answers
+
+
+def test_questions_spread_across_sections() -> None:
+    hits = [
+        sample_hit("所定労働時間は1日8時間、1週40時間とする。始業時刻は午前9時とする。", "第10条（所定労働時間）", 1),
+        sample_hit("時間外労働は月45時間、年360時間を上限とする。", "第10条（所定労働時間）", 2),
+        sample_hit("休憩時間は正午から午後1時までの60分とする。", "第11条（休憩）", 3),
+    ]
+    items = select_candidates(hits, 2, cloze=True)
+    assert {i.hit.heading for i in items} == {"第10条（所定労働時間）", "第11条（休憩）"}
+
+
+def test_cloze_question_blanks_the_answer_and_names_its_section() -> None:
+    hit = sample_hit("休憩時間は正午から午後1時までの60分とする。", "就業規則 > 第11条（休憩）")
+    candidate = next(c for c in extract_candidates(hit.text) if c.text == "60分")
+    span = key_sentence(hit.text, hit.heading, candidate)
+    assert span is not None
+    assert cloze_text(hit.text, span, candidate, hit.heading) == (
+        "空欄に入る語句は何ですか。\n【第11条（休憩）】休憩時間は正午から午後1時までの＿＿＿＿とする。"
+    )
+    heading = sample_hit("第11条（休憩）", "第11条（休憩）")
+    assert key_sentence(heading.text, heading.heading, Candidate("11条", "number", 1, 4)) is None
+
+
+def test_without_the_qg_model_the_quiz_is_cloze_and_says_so(
+    searcher: Searcher, index: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="docsearch.generation"):
+        result = QuizGenerator(searcher, generation_settings(MISSING)).from_document("人事/就業規則.txt", n=3)
+    data = result.as_dict()
+    assert data["mode"] == "cloze" and data["language"] == "ja" and "no such directory" in caplog.text
+    assert (
+        data["fallback_reason"]
+        == f"問題生成モデル「{MISSING}」がこのマシンにないため、文書の文から穴埋め問題を作りました。"
+    )
+    assert data["model"] == str(searcher.manifest["model"]), "the model named is the one that was used"
+    assert data["questions"]
+    for q in data["questions"]:
+        assert q["mode"] == "cloze" and "＿＿＿＿" in q["question"] and q["answer"] not in q["question"]
+        assert_question_points_at_its_source(index, q)
+        assert len(q["distractors"]) == 3 and q["answer"] in q["options"]
+
+
+def test_cloze_is_selectable_even_with_a_generator(searcher: Searcher, tiny_seq2seq_dir: Path) -> None:
+    generator = QuizGenerator(searcher, generation_settings(tiny_seq2seq_dir))
+    result = generator.from_query("休暇", n=2, multiple_choice=False, mode="cloze")
+    assert result.mode == "cloze" and result.fallback_reason is None and result.questions
+    assert not generator.pool.is_loaded(str(tiny_seq2seq_dir)), "cloze questions load no model"
+    generated = QuizGenerator(searcher, generation_settings(tiny_seq2seq_dir), qg_options=FAST_QG)
+    made = generated.from_query("休暇", n=2, multiple_choice=False)
+    assert made.mode == "generated" and all(q.mode == "generated" for q in made.questions)

@@ -3,11 +3,15 @@
 The question-generation model does not choose answers (shared/REFERENCE.md §1), so we extract them:
 Japanese with fugashi + unidic-lite (the dictionary ships in the wheel, nothing is downloaded), English with
 a few regular expressions. Types drive distractors (a date is only ever confused with another date):
-- date:   4月1日, 2025年4月, 2025年4月1日, 令和7年 / April 1, 2025, 2025-04-01
-- number: numbers with counters 10日, 3か月, 5万円, 第20条, 8割, 60分 / 10 days, $5, 25%
+- date:   4月1日, 2025年4月, 2025年4月1日, 令和7年, 12月29日～1月3日 / April 1, 2025, 2025-04-01
+- time:   午前9時, 9:30, 午前10時～午後3時, 9:00～18:00
+- number: numbers with counters 10日, 3か月, 5万円, 5,000円, 1人5,000円以下, 第20条, 8割, 60分 / 10 days, $5, 25%
 - name:   proper nouns (unidic 固有名詞: person, place, organisation) / Capitalized Phrases
 - quote:  「…」『…』 spans / "…"
 - noun:   noun phrases (consecutive nouns with prefixes/suffixes), Japanese only
+
+Numbers, dates and times are found by regular expressions before MeCab runs, because MeCab splits 5,000
+into 5 / , / 000 and a quiz then asked for 「000円」: a span is whole or it is not a candidate.
 
 Every candidate's (start, end) indexes the passage text exactly: `text[start:end] == candidate.text` is
 asserted, so a quiz answer can always be highlighted in its source.
@@ -22,9 +26,9 @@ from typing import Literal
 
 from search.text.language import is_japanese
 
-CandidateType = Literal["date", "number", "name", "quote", "noun"]
+CandidateType = Literal["date", "time", "number", "name", "quote", "noun"]
 # Preferred order when choosing which candidates to ask about: specific facts first.
-TYPE_PRIORITY: tuple[CandidateType, ...] = ("date", "number", "name", "quote", "noun")
+TYPE_PRIORITY: tuple[CandidateType, ...] = ("number", "date", "time", "name", "quote", "noun")
 
 MAX_CHARS = 30  # longer spans make poor quiz answers (and poor distractors)
 
@@ -47,6 +51,43 @@ _ERA = re.compile(r"(令和|平成|昭和|大正|明治)$")
 _KANJI_DIGITS = set("〇一二三四五六七八九十百千万億兆")
 _N = "[0-9０-９〇一二三四五六七八九十]"
 _JA_DATE = re.compile(rf"(?:(?:令和|平成|昭和)?(?:{_N}{{1,4}}|元)年)?{_N}{{1,3}}月{_N}{{1,3}}日")
+_D = "[0-9０-９]"
+_NUM = rf"(?:{_D}+(?:[,，]{_D}{{3}})*(?:[.．]{_D}+)?|[〇一二三四五六七八九十百千]+)(?:万|億)?"
+_COUNTER = (
+    r"(?:か月|ヶ月|カ月|箇月|か所|週間|時間|営業日|文字|インチ|種類|親等|km|GB|MB|cm|kg|%|％|円|日|年|月|回|人|名|"
+    r"件|台|枚|本|個|点|階|泊|割|分|秒|歳|号|条|章|節|倍|度|桁|社|週|時)"
+)
+_PER = r"(?:[1１一](?:人|泊|日|点|件|回|週|か月|年|台|名)(?:あたり|当たり|につき)?)"
+_QUALIFIER = r"(?:以上|以下|未満|以内|超)"
+_DK = "[0-9０-９〇一二三四五六七八九十]"  # month and day numbers, kanji included (四月一日)
+_ERA_YEAR = rf"(?:令和|平成|昭和)(?:{_D}{{1,2}}|元)年"
+_YMD = (
+    rf"(?:(?:{_ERA_YEAR}|{_D}{{4}}年)?{_DK}{{1,3}}月{_DK}{{1,3}}日|(?:{_D}{{4}}年|{_ERA_YEAR}){_D}{{1,2}}月|{_ERA_YEAR}"
+    rf"|{_D}{{4}}[-/]{_D}{{1,2}}[-/]{_D}{{1,2}}|{_D}{{4}}年)"
+)
+_HM = rf"(?:(?:午前|午後)?{_D}{{1,2}}(?:時(?!間)(?:{_D}{{1,2}}分|半)?|[:：]{_D}{{2}}))"
+_RANGE = "[～〜~]"
+_JA_NUMERIC = re.compile(
+    rf"(?P<date>{_YMD}(?:{_RANGE}{_YMD})?)"
+    rf"|(?P<time>{_HM}(?:{_RANGE}{_HM})?)"
+    rf"|(?P<number>(?:第|約|最大)?{_PER}?{_NUM}\s?{_COUNTER}(?<!時)(?:間)?(?:{_NUM}\s?{_COUNTER}(?:間)?)*{_QUALIFIER}?)"
+)
+
+
+_MONTH_ONLY = re.compile(f"^{_DK}{{1,2}}月$")
+
+
+def numeric_spans(text: str) -> list[Candidate]:
+    """Numbers with their counters, dates and clock times, each whole (5,000円, 1人5,000円以下, 2025年4月1日)."""
+    out: list[Candidate] = []
+    for match in _JA_NUMERIC.finditer(text):
+        kind: CandidateType = "date" if match.group("date") else "time" if match.group("time") else "number"
+        if kind == "number" and _MONTH_ONLY.match(match.group()):
+            kind = "date"  # 十月, 4月: a month is a date, not a count
+        out.append(Candidate(match.group(), kind, match.start(), match.end()))
+    return out
+
+
 # Nouns that make no sense as an answer on their own.
 _WEAK_NOUNS = {
     "こと",
@@ -208,10 +249,16 @@ def _japanese(text: str) -> list[Candidate]:
             i = j + 1
             continue
         i += 1
-    # Dates in kanji numerals (四月一日) come out of MeCab as 四月 + 一日 (one noun): the regex wins there.
-    dates = [(m.start(), m.end()) for m in _JA_DATE.finditer(text)]
-    found = [c for c in found if not any(c.start < e and s < c.end for s, e in dates)]
-    found += [Candidate(text[s:e], "date", s, e) for s, e in dates]
+    # Dates in kanji numerals (四月一日) come out of MeCab as 四月 + 一日 (one noun): the regex wins there, as
+    # the numeric expressions do everywhere (MeCab splits 5,000円 into 5 / , / 000円).
+    numeric = numeric_spans(text)
+    numeric += [
+        Candidate(m.group(), "date", m.start(), m.end())
+        for m in _JA_DATE.finditer(text)
+        if not any(m.start() < c.end and c.start < m.end() for c in numeric)
+    ]
+    found = [c for c in found if not any(c.start < n.end and n.start < c.end for n in numeric)]
+    found += numeric
     for match in re.finditer(r"「([^「」\n]{1,40})」|『([^『』\n]{1,40})』", text):
         group = 1 if match.group(1) is not None else 2
         found.append(Candidate(match.group(group), "quote", match.start(group), match.end(group)))

@@ -12,12 +12,22 @@
    index, nearest to the answer in the index's embedding space (plausible, not random), never equal to,
    containing or contained in the answer (which would make two options correct).
 
+Without the question-generation model (or with `mode="cloze"`) step 3 is replaced by fill-in-the-blank
+questions made from the same candidates' sentences (search/generation/cloze.py). Every question says which
+way it was made (`mode`: "generated" or "cloze"), and so does the response; when the configured model is
+missing, `fallback_reason` says so in plain words and the log has the detail. A model named explicitly
+(`explicit_models`: a command-line flag) is never replaced: its absence is an error.
+
+Candidates are never the quiz's own query or boilerplate (制定日, 本書, 会社), and they are taken round robin
+over the document's sections so that a quiz covers more than its first article.
+
 Everything dropped is counted in `skipped` by reason, so a short quiz explains itself.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import re
 from collections import Counter
@@ -26,19 +36,31 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from search.errors import SearchError
+from search.errors import ModelUnavailableError, SearchError
 from search.generation.candidates import TYPE_PRIORITY, Candidate, extract_candidates
+from search.generation.cloze import (
+    cloze_text,
+    is_boilerplate,
+    is_query,
+    is_weak_noun,
+    key_sentence,
+    numeric_variants,
+)
+from search.generation.messages import message
 from search.generation.prompts import flan_qa_input, lmqg_qa_input, sonoisa_qg_input, window_around
 from search.generation.settings import DEFAULT_QG_MODEL, GenerationSettings
 from search.models.seq2seq import GenerationOptions, ModelPool, UnreadableInputError
 from search.retrieval.results import Hit
-from search.text.language import detect_language
+from search.text.language import Language, detect_language, question_language
 from search.text.overlap import char_f1, compact
 from search.text.sentences import split_sentences
 
 if TYPE_CHECKING:
     from search.retrieval.filters import Filters
     from search.retrieval.searcher import Searcher
+
+log = logging.getLogger("docsearch.generation")
+MODES = ("auto", "generated", "cloze")
 
 QG_MAX_INPUT_TOKENS = 512
 QG_MAX_NEW_TOKENS = 64
@@ -69,6 +91,7 @@ class QuizQuestion:
     answer_start: int  # answer offsets in the document: text[answer_start:answer_end] == answer
     answer_end: int
     verified: bool | None = None  # None: not checked
+    mode: str = "generated"  # generated (by the QG model) | cloze (the source sentence with the answer blanked)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -77,15 +100,21 @@ class QuizQuestion:
 @dataclass
 class QuizResult:
     source: dict[str, str]
-    model: str
+    model: str  # the QG model that wrote the questions, or for cloze questions the embedding model
     multiple_choice: bool
     questions: list[QuizQuestion]
     skipped: dict[str, int] = field(default_factory=dict)
+    mode: str = "generated"  # generated | cloze: how every question of this quiz was made
+    language: Language = "ja"  # of the query (or the document): messages are written in it
+    fallback_reason: str | None = None  # why the questions are cloze although generation was configured
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
+            "mode": self.mode,
             "model": self.model,
+            "language": self.language,
+            "fallback_reason": self.fallback_reason,
             "multiple_choice": self.multiple_choice,
             "questions": [q.as_dict() for q in self.questions],
             "skipped": self.skipped,
@@ -141,8 +170,10 @@ class QuizGenerator:
         settings: GenerationSettings | None = None,
         pool: ModelPool | None = None,
         qg_options: GenerationOptions | None = None,
+        explicit_models: frozenset[str] = frozenset(),
     ) -> None:
         self.searcher = searcher
+        self.explicit_models = explicit_models
         self.settings = settings or GenerationSettings()
         self.pool = pool or ModelPool(self.settings.device, self.settings.precision)
         # The model card's settings; tests pass smaller ones to keep tiny random models fast.
@@ -151,42 +182,98 @@ class QuizGenerator:
         )
 
     def from_query(
-        self, query: str, n: int = 5, multiple_choice: bool = True, verify: bool = False, filters: Filters | None = None
+        self,
+        query: str,
+        n: int = 5,
+        multiple_choice: bool = True,
+        verify: bool = False,
+        filters: Filters | None = None,
+        mode: str = "auto",
     ) -> QuizResult:
+        """`mode`: auto (generated when the QG model is available, else cloze), generated, or cloze."""
         if not query.strip():
             raise SearchError("The quiz query is empty")
         _check_n(n)
+        _check_mode(mode)
         hits = self.searcher.search(query, k=min(20, max(5, 2 * n)), mode="hybrid", filters=filters).hits
-        return self._build({"query": query}, hits, query, n, multiple_choice, verify)
+        language = question_language(query, *(h.text for h in hits[:3]))
+        return self._build({"query": query}, hits, query, query, n, multiple_choice, verify, mode, language)
 
-    def from_document(self, path: str, n: int = 5, multiple_choice: bool = True, verify: bool = False) -> QuizResult:
+    def from_document(
+        self, path: str, n: int = 5, multiple_choice: bool = True, verify: bool = False, mode: str = "auto"
+    ) -> QuizResult:
         _check_n(n)
+        _check_mode(mode)
         hits = document_passages(self.searcher, path)
-        return self._build({"document": path}, hits, hits[0].title if hits else path, n, multiple_choice, verify)
+        language = detect_language(*(h.text for h in hits[:3])) if hits else "ja"
+        pool_query = hits[0].title if hits else path
+        return self._build({"document": path}, hits, pool_query, "", n, multiple_choice, verify, mode, language)
 
     # -- pipeline ----------------------------------------------------------------------------------
 
     def _build(
-        self, source: dict[str, str], hits: list[Hit], pool_query: str, n: int, multiple_choice: bool, verify: bool
+        self,
+        source: dict[str, str],
+        hits: list[Hit],
+        pool_query: str,
+        query: str,
+        n: int,
+        multiple_choice: bool,
+        verify: bool,
+        mode: str,
+        language: Language,
     ) -> QuizResult:
-        model_id = self.settings.qg_model
         skipped: Counter[str] = Counter()
-        items = select_candidates(hits, n * OVERGENERATE)
+        fallback_reason = None
+        if mode == "auto":
+            fallback_reason = self._qg_unavailable(language)
+            mode = "cloze" if fallback_reason is not None else "generated"
+        if mode == "cloze":
+            items = select_candidates(hits, n * OVERGENERATE, query, cloze=True)
+            questions = [self._cloze(item) for item in items]
+            model_id = str(self.searcher.manifest.get("model"))
+        else:
+            questions = self._generated(select_candidates(hits, n * OVERGENERATE, query), skipped)
+            model_id = self.settings.qg_model
+            if verify and questions:
+                questions = self._verify(questions, skipped)
+        if multiple_choice and questions:
+            questions = self._add_distractors(questions, hits, pool_query, skipped)
+        result = QuizResult(source, model_id, multiple_choice, questions[:n], dict(skipped), mode, language)
+        result.fallback_reason = fallback_reason
+        return result
+
+    def _qg_unavailable(self, language: Language) -> str | None:
+        """None when the QG model loads; else the plain reason quizzes are cloze (the detail is logged). A
+        model named explicitly raises instead."""
+        try:
+            self.pool.get(self.settings.qg_model, "--qg-model").load()
+        except ModelUnavailableError as exc:
+            if exc.model in self.explicit_models:
+                raise
+            log.warning("question model %s unavailable (%s): making cloze questions", exc.model, exc.reason)
+            return message("qg_fallback", language, model=exc.model)
+        return None
+
+    def _generated(self, items: list[_Item], skipped: Counter[str]) -> list[QuizQuestion]:
         questions: list[QuizQuestion] = []
         if items:
-            generated = self._generate_questions(items, skipped)
             seen: set[str] = set()
-            for item, question in generated:
+            for item, question in self._generate_questions(items, skipped):
                 reason = question_filter(question, item.candidate.text, seen)
                 if reason:
                     skipped[reason] += 1
                 else:
                     questions.append(self._question(item, question))
-        if verify and questions:
-            questions = self._verify(questions, skipped)
-        if multiple_choice and questions:
-            questions = self._add_distractors(questions, hits, pool_query, skipped)
-        return QuizResult(source, model_id, multiple_choice, questions[:n], dict(skipped))
+        return questions
+
+    def _cloze(self, item: _Item) -> QuizQuestion:
+        hit = item.hit
+        span = key_sentence(hit.text, hit.heading, item.candidate)
+        assert span is not None, "select_candidates(cloze=True) keeps only candidates in key sentences"
+        question = self._question(item, cloze_text(hit.text, span, item.candidate, hit.heading))
+        question.mode = "cloze"
+        return question
 
     def _generate_questions(self, items: list[_Item], skipped: Counter[str]) -> list[tuple[_Item, str]]:
         model = self.pool.get(self.settings.qg_model, "--qg-model")
@@ -245,7 +332,15 @@ class QuizGenerator:
             language = detect_language(question.question, passage)
             model_id = self.settings.qa_model_ja if language == "ja" else self.settings.qa_model_en
             model = self.pool.get(model_id, "--qa-model-ja" if language == "ja" else "--qa-model-en")
-            model.load()
+            try:
+                model.load()
+            except ModelUnavailableError as exc:
+                if exc.model in self.explicit_models:
+                    raise
+                log.warning("answer model %s unavailable (%s): questions not verified", exc.model, exc.reason)
+                skipped["not_verified_no_model"] += 1
+                kept.append(question)  # verified stays None: not checked
+                continue
             text = (
                 lmqg_qa_input(question.question, passage)
                 if language == "ja"
@@ -292,12 +387,29 @@ class QuizGenerator:
         return kept
 
 
-def select_candidates(hits: list[Hit], limit: int) -> list[_Item]:
-    """Up to `limit` candidates, round robin over passages (coverage), specific types first in each."""
-    per_passage: list[list[_Item]] = []
+def usable(hit: Hit, candidate: Candidate, query: str, cloze: bool) -> bool:
+    """A candidate worth a question: not the query, not boilerplate, and (cloze) in a key sentence."""
+    if is_query(candidate, query) or is_weak_noun(candidate):
+        return False
+    span = key_sentence(hit.text, hit.heading, candidate)
+    sentence = hit.text[span[0] : span[1]] if span is not None else hit.text[candidate.start : candidate.end]
+    if is_boilerplate(candidate, sentence, hit.title):
+        return False
+    return span is not None or not cloze
+
+
+def select_candidates(hits: list[Hit], limit: int, query: str = "", cloze: bool = False) -> list[_Item]:
+    """Up to `limit` candidates, round robin over sections (passages under one heading are one section)
+    for coverage, specific types first in each; never the query itself or boilerplate."""
+    sections: dict[str, list[_Item]] = {}
     for hit in hits:
         candidates = sorted(extract_candidates(hit.text), key=lambda c: (TYPE_PRIORITY.index(c.type), c.start))
-        per_passage.append([_Item(hit, c) for c in candidates])
+        items = [_Item(hit, c) for c in candidates if usable(hit, c, query, cloze)]
+        sections.setdefault(f"{hit.path}\n{hit.heading}", []).extend(items)
+    per_passage = [
+        sorted(items, key=lambda i: (TYPE_PRIORITY.index(i.candidate.type), i.hit.start, i.candidate.start))
+        for items in sections.values()
+    ]
     out: list[_Item] = []
     seen: set[str] = set()
     depth = 0
@@ -328,27 +440,36 @@ def qg_input(item: _Item, fits: Any) -> str | None:
 def nearest_distractors(
     question: QuizQuestion, pool: list[tuple[int, Candidate]], vectors: dict[str, np.ndarray]
 ) -> list[str]:
-    """Up to three same-type candidates from other passages, nearest to the answer, never overlapping it."""
+    """Three options of the answer's type from other passages, nearest to the answer, never overlapping it
+    nor shown in the question. A number, date or time only ever meets the same unit (10日 against 5日, not
+    against 4階); when the index has fewer than three, the answer's number is varied (10日 → 5日, 20日)."""
     answer_vector = vectors[question.answer]
+    numeric = question.answer_type in NUMERIC_TYPES
     scored: list[tuple[bool, float, str]] = []
     for pid, candidate in pool:
         if pid == question.passage_id or candidate.type != question.answer_type:
             continue
-        if excluded_distractor(question.answer, candidate.text):
+        if excluded_distractor(question.answer, candidate.text) or candidate.text in question.question:
             continue
         same_unit = unit(candidate.text) == unit(question.answer)
+        if numeric and not same_unit:
+            continue
         scored.append((same_unit, float(vectors[candidate.text] @ answer_vector), candidate.text))
     # A count in days is best confused with other counts in days: same unit first, then nearest.
     scored.sort(key=lambda s: (not s[0], -s[1], s[2]))
+    options = [text for _, _, text in scored]
+    if numeric:
+        options += numeric_variants(question.answer, question.answer_type)
     chosen: list[str] = []
-    for _, _, text in scored:
-        if all(not excluded_distractor(c, text) for c in chosen):  # no two options that overlap either
-            chosen.append(text)
+    for text in options:
+        if not excluded_distractor(question.answer, text) and all(not excluded_distractor(c, text) for c in chosen):
+            chosen.append(text)  # no two options that overlap either
         if len(chosen) == DISTRACTORS:
             break
     return chosen
 
 
+NUMERIC_TYPES = frozenset({"number", "date", "time"})
 _DIGITS = re.compile(r"[0-9０-９〇一二三四五六七八九十百千万億兆.,，．$¥€£]+")
 
 
@@ -363,6 +484,11 @@ def shuffled_options(question: str, answer: str, distractors: list[str]) -> list
     seed = int.from_bytes(hashlib.sha256(f"{question}\n{answer}".encode()).digest()[:8], "big")
     random.Random(seed).shuffle(options)
     return options
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise SearchError(f"quiz mode must be one of {', '.join(MODES)}, got '{mode}'")
 
 
 def _check_n(n: int) -> None:
