@@ -75,8 +75,24 @@ def test_answer_response_shape_with_citations(index: Path, tiny_encoder: Encoder
 def test_answer_falls_back_to_extractive_when_the_generator_is_missing(index: Path, tiny_encoder: Encoder) -> None:
     with client(index, tiny_encoder, generation()) as c:
         body = c.post("/answer", json={"question": "有給休暇は何日付与されますか", "k": 3}).json()
-    assert body["mode"] == "extractive" and body["answerable"]
-    assert "missing-qa-model" in body["fallback_reason"] and "/nonexistent" not in json.dumps(body)
+    assert body["mode"] == "extractive" and body["answerable"] and body["model"] == "tiny-sentence-t5"
+    assert (
+        body["fallback_reason"]
+        == "回答生成モデル「missing-qa-model」がこのマシンにないため、文書から該当する文をそのまま示しています。"
+    )
+    assert "/nonexistent" not in json.dumps(body)
+
+
+def test_an_english_question_is_english_even_over_japanese_documents(index: Path, tiny_encoder: Encoder) -> None:
+    with client(index, tiny_encoder, generation()) as c:
+        body = c.post(
+            "/answer", json={"question": "What is CODEN?", "k": 3, "filters": {"path_prefix": "人事/"}}
+        ).json()
+    assert body["language"] == "en" and body["mode"] == "extractive"
+    assert {p["path"] for p in body["passages"]} <= {"人事/就業規則.txt"}, "only Japanese passages were read"
+    # The tiny random encoder may find the question answerable; either way the note is in English.
+    note = body["fallback_reason"] if body["answerable"] else body["reason"]
+    assert note.startswith(("The answer model", "The documents do not seem"))
 
 
 def test_answer_generates_with_the_configured_model(index: Path, tiny_encoder: Encoder, tiny_seq2seq_dir: Path) -> None:
@@ -105,11 +121,24 @@ def test_health_shows_generation_models_without_paths(index: Path, tiny_encoder:
     assert "/nonexistent" not in json.dumps(health)
 
 
-def test_quiz_without_its_model_is_503_naming_the_model(index: Path, tiny_encoder: Encoder) -> None:
+def test_quiz_without_its_model_makes_cloze_questions_and_says_so(index: Path, tiny_encoder: Encoder) -> None:
     with client(index, tiny_encoder, generation()) as c:
-        response = c.post("/quiz", json={"query": "有給休暇", "n": 2})
-    assert response.status_code == 503 and "missing-qg-model" in response.json()["detail"]
-    assert "/nonexistent" not in response.text and response.headers["Retry-After"]
+        response = c.post("/quiz", json={"document": "人事/就業規則.txt", "n": 2})
+        assert response.status_code == 200, response.text  # a missing model is not "busy": no 503, no Retry-After
+        body = response.json()
+        assert body["mode"] == "cloze" and body["model"] == "tiny-sentence-t5" and body["language"] == "ja"
+        assert body["fallback_reason"] == (
+            "問題生成モデル「missing-qg-model」がこのマシンにないため、文書の文から穴埋め問題を作りました。"
+        )
+        assert body["questions"] and all(
+            q["mode"] == "cloze" and "＿＿＿＿" in q["question"] for q in body["questions"]
+        )
+        assert "/nonexistent" not in response.text
+        # Asking for generated questions by name, without the model, is a request the server cannot serve.
+        refused = c.post("/quiz", json={"query": "有給休暇", "n": 2, "mode": "generated"})
+        assert refused.status_code == 400 and "Retry-After" not in refused.headers
+        assert "missing-qg-model" in refused.json()["detail"] and "/nonexistent" not in refused.text
+        assert c.post("/quiz", json={"query": "有給休暇", "mode": "fancy"}).status_code == 422
 
 
 def test_quiz_response_and_request_validation(index: Path, tiny_encoder: Encoder, tiny_seq2seq_dir: Path) -> None:
@@ -118,6 +147,8 @@ def test_quiz_response_and_request_validation(index: Path, tiny_encoder: Encoder
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["source"] == {"document": "人事/就業規則.txt"} and body["model"] == "tiny-seq2seq"
+        assert body["mode"] == "generated" and body["fallback_reason"] is None
+        assert all(q["mode"] == "generated" for q in body["questions"])
         assert len(body["questions"]) <= 2 and isinstance(body["skipped"], dict)
         assert c.post("/quiz", json={"query": "休暇", "document": "a.txt"}).status_code == 422
         assert c.post("/quiz", json={"n": 2}).status_code == 422

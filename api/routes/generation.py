@@ -6,8 +6,11 @@ make searches wait. Requests beyond the bound wait up to GENERATION_QUEUE_TIMEOU
 with Retry-After. Models load on first use (search/models/seq2seq.py) and stay loaded.
 
 - /answer falls back to the extractive answer when the configured generator is unavailable, and says so
-  (`fallback_reason`); it never fails just because a generator is missing.
-- /quiz needs its question-generation model: without it, 503 naming the model.
+  (`fallback_reason`, plain words; the detail goes to the server log); it never fails because a generator
+  is missing.
+- /quiz makes fill-in-the-blank questions when the question-generation model is unavailable (`mode`
+  "cloze", with `fallback_reason`); only a request for `mode: "generated"` without the model is refused
+  (400: the request cannot be served as asked). 503 with Retry-After means one thing: the server is busy.
 Model names leave the API as hub ids or bare directory names, never server paths.
 """
 
@@ -20,7 +23,7 @@ import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import StreamingResponse
@@ -178,13 +181,21 @@ class AnswerResponse(BaseModel):
     question: str
     answer: str | None
     answerable: bool
-    mode: str = Field(description="generative or extractive")
-    model: str = Field(description="the generator, or for extractive answers the embedding model")
-    language: str
+    mode: str = Field(
+        description="generative (a generation model wrote the answer) or extractive (a sentence quoted "
+        "from the documents, or no answer)"
+    )
+    model: str = Field(
+        description="what produced the answer: the generator, or for extractive answers the embedding "
+        "model that chose the sentence"
+    )
+    language: str = Field(description="the question's language (ja or en); messages are written in it")
     citations: list[Citation]
     passages: list[ClosestPassage]
-    reason: str | None = Field(description="why the question is not answerable from the documents")
-    fallback_reason: str | None = Field(description="why a generative request was answered extractively")
+    reason: str | None = Field(description="why the question is not answerable from the documents (plain words)")
+    fallback_reason: str | None = Field(
+        description="which configured generation model is missing, so that the answer was quoted instead"
+    )
     generated_answer: str | None = Field(description="generated text that was rejected as unsupported")
 
 
@@ -219,6 +230,11 @@ class QuizRequest(StrictModel):
     multiple_choice: bool = True
     verify: bool = Field(False, description="keep only questions the QA model answers with their own answer")
     filters: SearchFilters | None = Field(None, description="with `query` only")
+    mode: Literal["auto", "generated", "cloze"] = Field(
+        "auto",
+        description="generated: questions written by the question-generation model; cloze: fill-in-the-blank "
+        "questions from the documents' sentences (no model needed); auto: generated when the model is available",
+    )
 
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=QUIZ_SOURCE_SCHEMA)
 
@@ -245,11 +261,15 @@ class QuizQuestionOut(BaseModel):
     answer_start: int
     answer_end: int
     verified: bool | None
+    mode: str = Field(description="how this question was made: generated or cloze")
 
 
 class QuizResponse(BaseModel):
     source: dict[str, str]
-    model: str
+    mode: str = Field(description="how the questions were made: generated or cloze")
+    model: str = Field(description="the question-generation model, or for cloze questions the embedding model")
+    language: str
+    fallback_reason: str | None = Field(description="which configured model is missing, so that questions are cloze")
     multiple_choice: bool
     questions: list[QuizQuestionOut]
     skipped: dict[str, int]
@@ -325,25 +345,28 @@ async def quiz(body: QuizRequest, state: StateDep) -> dict[str, Any]:
             if body.query is not None:
                 filters = body.filters.to_filters() if body.filters is not None else None
                 result = await run_in_threadpool(
-                    generator.from_query, body.query, body.n, body.multiple_choice, body.verify, filters
+                    generator.from_query, body.query, body.n, body.multiple_choice, body.verify, filters, body.mode
                 )
             else:
                 assert body.document is not None
                 result = await run_in_threadpool(
-                    generator.from_document, body.document, body.n, body.multiple_choice, body.verify
+                    generator.from_document, body.document, body.n, body.multiple_choice, body.verify, body.mode
                 )
-        except ModelUnavailableError as exc:
+        except ModelUnavailableError as exc:  # only for mode "generated": auto falls back to cloze
             log.error("quiz model unavailable: %s", exc)
             name = public_model_name(exc.model)
             raise HTTPException(
-                status_code=503,
-                detail=f"Model '{name}' is not available on the server, so quizzes cannot be generated: install it "
-                "or start the server with --qg-model (--qa-model-ja/--qa-model-en for verify) or INDEXER_QG_MODEL "
-                "(INDEXER_QA_MODEL_JA/EN) pointing at a local copy",
-                headers={"Retry-After": "300"},
+                status_code=400,
+                detail=f"問題生成モデル「{name}」がサーバーにないため、生成モードの問題は作れません。"
+                "穴埋めモード（mode: cloze または auto）を使ってください。"
+                f" / The question model '{name}' is not installed on the server: use mode cloze or auto.",
             ) from exc
         except GenerationTimeoutError as exc:
             raise HTTPException(status_code=504, detail=_message(exc, state)) from exc
     data = result.as_dict()
     data["model"] = public_model_name(data["model"])
+    if isinstance(data.get("fallback_reason"), str):
+        data["fallback_reason"] = data["fallback_reason"].replace(
+            res.settings.qg_model, public_model_name(res.settings.qg_model) or ""
+        )
     return data
