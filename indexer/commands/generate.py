@@ -74,6 +74,7 @@ def add_parsers(commands: Any, add_index: AddOptions, add_runtime: AddOptions) -
     add_model_flags(quiz, qg=True, qa_use=" for --verify")
     quiz.add_argument("--verify", action="store_true", help="keep only questions the QA model answers correctly")
     quiz.add_argument("--format", default="json", choices=("json", "csv", "tsv"), help="output format (default: json)")
+    add_as(quiz)  # access control
     _add_generation(quiz)
     add_runtime(quiz)
 
@@ -83,7 +84,6 @@ def settings_from_args(args: argparse.Namespace) -> GenerationSettings:
         qa_model_ja=getattr(args, "qa_model_ja", None),
         qa_model_en=getattr(args, "qa_model_en", None),
         qg_model=getattr(args, "qg_model", None),
-    add_as(quiz)  # access control
         device=args.device,
         precision=generation_precision(args.precision),
         max_new_tokens=args.max_new_tokens,
