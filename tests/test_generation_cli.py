@@ -32,13 +32,31 @@ def test_ask_extractive_json(index: Path, capsys: pytest.CaptureFixture[str]) ->
     assert body["answerable"] and body["mode"] == "extractive" and body["citations"][0]["evidence"]["text"]
 
 
-def test_ask_reports_the_fallback_when_the_model_is_missing(index: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(
-        ["ask", "有給休暇は何日付与されますか", "--index", str(index), "--qa-model-ja", "/nonexistent/qa", *RUNTIME]
-    )
+def test_ask_reports_the_fallback_when_the_configured_model_is_missing(
+    index: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INDEXER_QA_MODEL_JA", "/nonexistent/qa")  # configured, not typed on this command line
+    code = main(["ask", "有給休暇は何日付与されますか", "--index", str(index), *RUNTIME])
     out = capsys.readouterr().out
-    assert code == EXIT_OK and "[extractive answer" in out and "'/nonexistent/qa' is not available" in out
+    assert code == EXIT_OK and "[extractive answer" in out
+    assert (
+        "note: 回答生成モデル「/nonexistent/qa」がこのマシンにないため、文書から該当する文をそのまま示しています。"
+        in out
+    )
     assert "Sources:" in out and "人事/就業規則.txt" in out
+
+
+def test_ask_with_a_model_flag_that_is_not_on_the_machine_exits_2(
+    index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["ask", "有給休暇は何日付与されますか", "--index", str(index), *RUNTIME]
+    # Whichever language the question is in: a mistyped flag must not turn into a quietly different answer.
+    for flag in ("--qa-model-ja", "--qa-model-en"):
+        code = main([*args, flag, "/nonexistent/qa"])
+        captured = capsys.readouterr()
+        assert code == EXIT_ERROR and captured.out == "" and "'/nonexistent/qa' is not available" in captured.err
+        assert f"{flag} DIR" in captured.err
+    assert main([*args, "--qa-model-ja", "/nonexistent/qa", "--extractive"]) == EXIT_OK, "no generator is used"
 
 
 def test_quiz_csv_from_the_environment_model(
@@ -53,10 +71,32 @@ def test_quiz_csv_from_the_environment_model(
     assert all(r["path"] == "人事/就業規則.txt" and r["options"] == [] for r in rows)
 
 
-def test_quiz_with_a_missing_model_exits_2_naming_the_flag(index: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_quiz_with_a_missing_model_flag_exits_2_naming_the_flag(
+    index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["quiz", "--query", "有給休暇", "--index", str(index), "--qg-model", "/nonexistent/qg", *RUNTIME])
     err = capsys.readouterr().err
     assert code == EXIT_ERROR and "'/nonexistent/qg' is not available" in err and "--qg-model DIR" in err
+
+
+def test_quiz_without_the_configured_model_makes_cloze_questions(
+    index: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INDEXER_QG_MODEL", "/nonexistent/qg")
+    code = main(["quiz", "--document", "人事/就業規則.txt", "-n", "2", "--index", str(index), *RUNTIME])
+    captured = capsys.readouterr()
+    body = json.loads(captured.out)
+    assert code == EXIT_OK and body["mode"] == "cloze" and body["questions"]
+    assert all(q["mode"] == "cloze" for q in body["questions"])
+    assert (
+        "note: 問題生成モデル「/nonexistent/qg」がこのマシンにないため、文書の文から穴埋め問題を作りました。"
+        in captured.err
+    )
+    code = main(
+        ["quiz", "--query", "休暇", "--mode", "cloze", "--qg-model", "/nonexistent/qg", "--index", str(index), *RUNTIME]
+    )
+    assert code == EXIT_OK, "cloze needs no model, so an unused --qg-model is not checked"
+    assert json.loads(capsys.readouterr().out)["mode"] == "cloze"
 
 
 def test_quiz_needs_exactly_one_source(index: Path) -> None:

@@ -2,7 +2,9 @@
 
 Kept apart from indexer/cli.py (which only registers these commands) so that the generation options live
 next to the code that uses them. Every model is a flag and an environment variable (INDEXER_QA_MODEL_JA,
-INDEXER_QA_MODEL_EN, INDEXER_QG_MODEL); flags win.
+INDEXER_QA_MODEL_EN, INDEXER_QG_MODEL); flags win. A model from the environment or the defaults that is not
+on the machine is replaced (extractive answers, cloze questions) and the output says so; a model typed as a
+flag is what the user asked for, so its absence is an error (exit 2), not a note.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from indexer.commands.search import add_as, scoped
 from search.generation.settings import ENVIRONMENT, GenerationSettings, generation_precision
 
-from indexer.commands.search import add_as, scoped
 AddOptions = Callable[[argparse.ArgumentParser], None]
 
 
@@ -51,9 +53,9 @@ def add_parsers(commands: Any, add_index: AddOptions, add_runtime: AddOptions) -
     )
     add_model_flags(ask)
     ask.add_argument("--extractive", action="store_true", help="no generation model: answer with the best sentence")
+    add_as(ask)  # access control
     _add_generation(ask)
     add_runtime(ask)
-    add_as(ask)  # access control
     ask.add_argument("--json", action="store_true", help="print the response as one JSON object")
 
     quiz = commands.add_parser("quiz", help="generate study questions from the top passages or one document")
@@ -73,6 +75,13 @@ def add_parsers(commands: Any, add_index: AddOptions, add_runtime: AddOptions) -
     )
     add_model_flags(quiz, qg=True, qa_use=" for --verify")
     quiz.add_argument("--verify", action="store_true", help="keep only questions the QA model answers correctly")
+    quiz.add_argument(
+        "--mode",
+        default="auto",
+        choices=("auto", "generated", "cloze"),
+        help="generated: written by the question-generation model; cloze: fill-in-the-blank sentences from the "
+        "documents, no model needed; auto (default): generated when the model is on this machine, else cloze",
+    )
     quiz.add_argument("--format", default="json", choices=("json", "csv", "tsv"), help="output format (default: json)")
     add_as(quiz)  # access control
     _add_generation(quiz)
@@ -91,14 +100,36 @@ def settings_from_args(args: argparse.Namespace) -> GenerationSettings:
     )
 
 
+def explicit_models(args: argparse.Namespace, names: tuple[str, ...]) -> frozenset[str]:
+    """The models given as flags, each checked to be on this machine (ModelUnavailableError, exit 2, if not):
+    a mistyped --qa-model-ja must not turn into a quietly different answer."""
+    from search.errors import ModelUnavailableError
+    from search.models.seq2seq import model_available
+
+    given: set[str] = set()
+    for name in names:
+        model = getattr(args, name, None)
+        if model is None:
+            continue
+        if not model_available(model):
+            raise ModelUnavailableError(
+                model,
+                "it is neither a local model directory nor in the Hugging Face cache",
+                "--" + name.replace("_", "-"),
+            )
+        given.add(model)
+    return frozenset(given)
+
+
 def run_ask(args: argparse.Namespace) -> int:
     from indexer.options import EXIT_OK, parse_filters
     from search.generation.answer import Answerer
     from search.retrieval.searcher import Searcher
 
     settings = settings_from_args(args)
+    explicit = frozenset() if args.extractive else explicit_models(args, ("qa_model_ja", "qa_model_en"))
     searcher = scoped(Searcher(args.index, device=args.device, precision=args.precision), args)  # --as
-    result = Answerer(searcher, settings).answer(
+    result = Answerer(searcher, settings, explicit_models=explicit).answer(
         args.question, k=args.k, filters=parse_filters(args.filter), extractive=args.extractive
     )
     if args.json:
@@ -138,8 +169,10 @@ def run_quiz(args: argparse.Namespace) -> int:
     from search.retrieval.searcher import Searcher
 
     settings = settings_from_args(args)
+    names = ("qg_model",) if args.mode != "cloze" else ()
+    explicit = explicit_models(args, names + (("qa_model_ja", "qa_model_en") if args.verify else ()))
     searcher = scoped(Searcher(args.index, device=args.device, precision=args.precision), args)  # --as
-    generator = QuizGenerator(searcher, settings)
+    generator = QuizGenerator(searcher, settings, explicit_models=explicit)
     if args.query is not None:
         result = generator.from_query(
             args.query,
@@ -147,12 +180,15 @@ def run_quiz(args: argparse.Namespace) -> int:
             multiple_choice=args.multiple_choice,
             verify=args.verify,
             filters=parse_filters(args.filter),
+            mode=args.mode,
         )
     else:
         result = generator.from_document(
-            args.document, n=args.n, multiple_choice=args.multiple_choice, verify=args.verify
+            args.document, n=args.n, multiple_choice=args.multiple_choice, verify=args.verify, mode=args.mode
         )
     data = result.as_dict()
+    if result.fallback_reason:
+        print(f"note: {result.fallback_reason}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(data, ensure_ascii=False))
     else:
