@@ -517,3 +517,90 @@ def test_database_without_tables_is_no_index_yet(tmp_path: Path, tiny_model_dir:
     (docs / "a.txt").write_text(ANCHOR_TEXT, encoding="utf-8")
     assert cli(capsys, "build", str(docs), "--index", str(index), "--model", str(tiny_model_dir))[0] == 0
     assert json.loads(cli(capsys, "status", "--index", str(index), "--json")[1])["consistent"]
+
+
+# -- a Milvus-backed build (issue #13) ------------------------------------------------------------------------
+
+MILVUS_POINTS = ("encoded", "sqlite-written", "faiss-saved", "committed")  # faiss-temp-written is FAISS's alone
+MILVUS_RANDOM_KILLS = 3
+
+
+@pytest.mark.slow
+def test_sigkill_of_a_milvus_backed_build_leaves_a_searchable_index_the_next_build_makes_whole(
+    tmp_path: Path, tiny_model_dir: Path, tiny_encoder: Encoder, launcher: Launcher, capsys
+) -> None:
+    """Killed at each step of the write protocol it reaches (and after random delays), a build whose vectors
+    live in Milvus Lite leaves SQLite's previous or new state, never a mixture; status names that generation
+    and agrees with Milvus, except after the commit, before the deleted rows are removed (readers drop those
+    rows, so searches answer from that generation all the same); the next build exits 0, holds exactly the
+    corpus and leaves Milvus agreeing with SQLite in one collection."""
+    pytest.importorskip("pymilvus", reason="the [milvus] extra is installed by `make test` in CI (.ci/run)")
+    rng = random.Random(SEED)
+    corpus = Corpus(tmp_path / "docs", rng)
+    corpus.seed()
+    index = tmp_path / "index"
+    build_argv = ["build", str(corpus.root), "--index", str(index), "--model", str(tiny_model_dir),
+                  "--device", "cpu", "--json", *CHUNK_ARGS,
+                  "--vector-store", "milvus", "--milvus-uri", str(tmp_path / "milvus.db")]  # fmt: skip
+    expected = Expected(tiny_encoder)
+    plan: list[tuple[str | None, float]] = [("sqlite-written", 0.0), *((p, 0.0) for p in MILVUS_POINTS)]
+    plan += [(None, rng.uniform(0.5, 4.0)) for _ in range(MILVUS_RANDOM_KILLS)]
+    kills = 0
+    for trial, (point, delay) in enumerate(plan):
+        changes = corpus.mutate() if trial else ["first build"]
+        context = f"milvus trial {trial} (kill at {point or f'{delay:.2f} s'}; changes {changes}; seed {SEED})"
+        before = read_state(index)
+        log = tmp_path / f"milvus-build-{trial}.log"
+        env = {PAUSE_AT_ENV: point or "*", PAUSE_SECONDS_ENV: "60" if point else "0"}
+        pid = launcher.start(build_argv, log, env)
+        finished: list[int] = []
+
+        def alive(pid: int = pid, finished: list[int] = finished) -> bool:
+            code = launcher.poll(pid)
+            if code is not None:
+                finished.append(code)
+            return code is None
+
+        launched = time.monotonic()
+        try:
+            if point is None:
+                while time.monotonic() < launched + delay and alive():
+                    time.sleep(0.005)
+            else:
+                wait_for_marker(log, point, alive)
+        finally:
+            if not finished:
+                os.kill(pid, signal.SIGKILL)
+        code = finished[0] if finished else launcher.wait(pid)
+        assert code in (0, -signal.SIGKILL), f"{context}: build ended with {code}:\n{log.read_text()}"
+        kills += code == -signal.SIGKILL
+        seen = markers(log)
+
+        killed = read_state(index)
+        if killed != NO_INDEX:
+            status_code, out, err = cli(capsys, "status", "--index", str(index), "--json")
+            status = json.loads(out)
+            assert status["generation"] == killed.generation, f"{context}: {err}"
+            assert status["vector_store"] == "milvus" and not list(index.glob("vectors.*.faiss")), context
+            assert status["consistent"] or (seen and seen[-1] == "committed"), f"{context}: {status}"
+            assert status_code == (0 if status["consistent"] else 1), f"{context}: {err}"
+            search_code, out, err = cli(capsys, "search", "有給休暇", "--index", str(index), "--json", "-k", "5",
+                                        "--device", "cpu")  # fmt: skip
+            result = json.loads(out)
+            assert search_code == 0 and result["generation"] == killed.generation, f"{context}: {err}"
+            assert result["results"] and {r["path"] for r in result["results"]} <= set(killed.docs), context
+
+        recovery_log = tmp_path / f"milvus-recovery-{trial}.log"
+        recovery_pid = launcher.start(build_argv, recovery_log)
+        assert launcher.wait(recovery_pid) == 0, f"{context}: recovery build failed:\n{recovery_log.read_text()}"
+        after = read_state(index)
+        assert after.contents() == expected.of(corpus), f"{context}: the index does not hold the corpus"
+        status = json.loads(cli(capsys, "status", "--index", str(index), "--json")[1])
+        assert status["consistent"] and status["vectors"] == status["passages"] > 0, f"{context}: {status}"
+        assert len(status["milvus_collections"]) == 1, f"{context}: {status['milvus_collections']}"
+        if killed.contents() == after.contents():
+            assert killed.generation == after.generation, context
+        else:
+            assert killed.contents() == before.contents(), f"{context}: a mixture of two states"
+            assert after.generation == (1 if before == NO_INDEX else before.generation + 1), context
+    assert kills >= len(MILVUS_POINTS) + 1, f"only {kills} kills landed"

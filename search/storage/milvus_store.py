@@ -75,6 +75,11 @@ def disconnect(uri: str, index_dir: Path) -> None:
         if entry[1] <= 0:
             del _clients[target]
             entry[0].close()
+            if lite_path(uri, index_dir) is not None:
+                # Closing the client leaves Milvus Lite's in-process server holding the file's lock until exit.
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(target)
 
 
 def _open(uri: str, index_dir: Path) -> Any:
