@@ -229,6 +229,7 @@ def raw_request(base: str, request_line: str) -> tuple[int, str]:
     return int(response.split(" ", 2)[1]), response
 
 
+@pytest.mark.slow  # a real server process: about 20 s
 def test_the_real_server_logs_no_key_and_serves_no_file_outside_its_assets(index: Path, tmp_path: Path) -> None:
     log = tmp_path / "serve-debug.log"
     guesses = [KEY[:-1], KEY + "0", "guess-" + uuid.uuid4().hex]

@@ -230,6 +230,7 @@ def test_json_refusal_of_a_held_lock_is_json_on_stdout(
     assert err.startswith("error: Another build is writing")
 
 
+@pytest.mark.slow  # a fresh interpreter loads torch and two models: about 20 s
 def test_non_interactive_runs_keep_third_party_noise_off_stderr(
     tmp_path: Path, tiny_model_dir: Path, tiny_seq2seq_dir: Path
 ) -> None:
