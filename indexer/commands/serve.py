@@ -11,7 +11,7 @@ import argparse
 import socket
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from indexer import options as opt
 from indexer.commands import generate
@@ -64,6 +64,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     ):
         opt.add_setting(parser, setting)
     generate.add_model_flags(parser, qg=True)  # generation models load on the first request using them
+    opt.add_setting(parser, config.WORKERS, default=config.WORKERS.default)
     parser.add_argument(
         "--log-level",
         default="info",
@@ -91,10 +92,11 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run(args: argparse.Namespace) -> int:
-    from api.settings import is_loopback, load_settings
+def api_settings(args: argparse.Namespace) -> ApiSettings:
+    """The API's settings from the flags (also in each worker process, from the same flags)."""
+    from api.settings import load_settings
 
-    settings = load_settings(
+    return load_settings(
         index_dir=opt.index_dir(args),
         api_key_file=args.api_key_file,
         cors_origins=args.cors_origin,
@@ -112,6 +114,12 @@ def run(args: argparse.Namespace) -> int:
         audit_log_max_mb=args.audit_log_max_mb,
         audit_log_backups=args.audit_log_backups,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    from api.settings import is_loopback
+
+    settings = api_settings(args)
     if not settings.authenticates and not is_loopback(args.host):
         if not args.insecure:
             print(
@@ -123,11 +131,64 @@ def run(args: argparse.Namespace) -> int:
             return opt.EXIT_ERROR
         print(f"warning: serving on {args.host} without an API key (--insecure)", file=sys.stderr)
     generation = generate.settings_from_args(args)  # bad generation settings fail here, before loading
+    check_workers(settings.index_dir, args.workers)
     sock = bind(args.host, args.port)
     try:
+        if args.workers > 1:
+            return _serve_workers(args, settings, sock)
         return _serve(args, settings, generation, sock)
     finally:
         sock.close()
+
+
+def check_workers(index_dir: Path, workers: int) -> None:
+    """Several workers need a vector store several processes can open: a Milvus Lite file admits one."""
+    from search.storage.generations import read_manifest
+    from search.storage.vector_store import MILVUS, lite_path
+
+    manifest = read_manifest(index_dir)
+    uri = manifest.get("milvus_uri")
+    if workers > 1 and manifest.get("vector_store") == MILVUS and uri and lite_path(uri, index_dir) is not None:
+        raise SearchError(
+            f"the index {index_dir} keeps its vectors in the Milvus Lite file {uri}, which one process at a time can "
+            "open: serve it with --workers 1, or rebuild it with --milvus-uri http://HOST:19530 (a Milvus server)"
+        )
+
+
+def _serve_workers(args: argparse.Namespace, settings: ApiSettings, sock: socket.socket) -> int:
+    """`args.workers` uvicorn worker processes accept on the socket bound here, before any model loads.
+
+    Each worker is a fresh (spawned) process that calls `worker_app(args)`: it re-reads the settings from the
+    same flags, opens the index and loads its own query encoder, and follows new generations on its own, as
+    one process does. The supervisor restarts a worker that dies. Connections that arrive while the workers
+    load wait in the socket's backlog.
+    """
+    import functools
+    import logging
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    host, port = sock.getsockname()[:2]
+    shown_host = f"[{host}]" if ":" in host else host
+    print(
+        f"Serving http://{shown_host}:{port} with {args.workers} worker processes, each loading the index "
+        f"{settings.index_dir} and its embedding model  (OpenAPI page: /docs; API key "
+        f"{'required' if settings.authenticates else 'not required'}; Ctrl+C stops)",
+        file=sys.stderr,
+        flush=True,
+    )
+    # An application factory, not an app: uvicorn builds it in each worker (a partial pickles into the spawn).
+    app = functools.partial(worker_app, args)
+    uvicorn_config = uvicorn.Config(app, factory=True, workers=args.workers, log_level=args.log_level)
+    Multiprocess(uvicorn_config, sockets=[sock]).run()
+    return opt.EXIT_OK
+
+
+def worker_app(args: argparse.Namespace) -> Any:
+    """The app of one worker process (see _serve_workers)."""
+    return _make_app(args, api_settings(args), generate.settings_from_args(args))
 
 
 def _serve(args: argparse.Namespace, settings: ApiSettings, generation: GenerationSettings, sock: socket.socket) -> int:
@@ -135,13 +196,29 @@ def _serve(args: argparse.Namespace, settings: ApiSettings, generation: Generati
 
     import uvicorn
 
+    # The API's own log lines (start-up summary, unexpected errors) next to uvicorn's, in the same format.
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    app = _make_app(args, settings, generation)
+    host, port = sock.getsockname()[:2]
+    shown_host = f"[{host}]" if ":" in host else host
+    print(
+        f"Serving http://{shown_host}:{port}  (OpenAPI page: /docs; API key "
+        f"{'required' if settings.authenticates else 'not required'}; Ctrl+C stops)",
+        file=sys.stderr,
+        flush=True,
+    )
+    server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level))
+    server.run(sockets=[sock])
+    return opt.EXIT_OK
+
+
+def _make_app(args: argparse.Namespace, settings: ApiSettings, generation: GenerationSettings) -> Any:
+    """The app over a loaded searcher: a missing index or model, or an unwritable audit log, ends here."""
     from api.app import create_app
     from api.deps import audit_log, load_searcher
     from api.routes.generation import configure_generation
     from search.models.seq2seq import model_available
 
-    # The API's own log lines (start-up summary, unexpected errors) next to uvicorn's, in the same format.
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
     print(f"Loading the index {settings.index_dir} and its embedding model ...", file=sys.stderr)
     searcher = load_searcher(settings)  # a missing index or model ends here, exit 2
     app = create_app(settings, searcher=searcher)
@@ -158,14 +235,4 @@ def _serve(args: argparse.Namespace, settings: ApiSettings, generation: Generati
             f"the Hugging Face cache: the first request that needs it downloads it; offline, {effect}",
             file=sys.stderr,
         )
-    host, port = sock.getsockname()[:2]
-    shown_host = f"[{host}]" if ":" in host else host
-    print(
-        f"Serving http://{shown_host}:{port}  (OpenAPI page: /docs; API key "
-        f"{'required' if settings.authenticates else 'not required'}; Ctrl+C stops)",
-        file=sys.stderr,
-        flush=True,
-    )
-    server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level))
-    server.run(sockets=[sock])
-    return opt.EXIT_OK
+    return app
