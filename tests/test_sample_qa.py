@@ -1,7 +1,7 @@
 """Extractive answers on the judged question set over data/sample (data/eval/sample-qa), with real MiniLM.
 
-The floors are the measured values (46 of 48 answerable questions right, 0 answers to the 12 the
-documents do not answer, on 2026-11-29) less a small margin for retrieval changes elsewhere, so that a
+The floors are the measured values (45 of 48 answerable questions right, 25 of the 28 paraphrased ones,
+0 answers to the 12 the documents do not answer, on 2026-11-29) less a small margin for retrieval changes elsewhere, so that a
 regression in answer selection fails here. Run `python -m search.generation.qa_eval --index INDEX` for
 the per-question report.
 """
@@ -23,8 +23,8 @@ from search.models.encoder import Encoder
 from search.retrieval.searcher import Searcher
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
-MIN_CORRECT = 44  # of 48 answerable (measured: 46)
-MIN_PARAPHRASE_ACCURACY = 0.85  # measured: 26 of 28
+MIN_CORRECT = 44  # of 48 answerable (measured: 45)
+MIN_PARAPHRASE_ACCURACY = 0.85  # measured: 25 of 28 (0.89)
 MAX_CONFIDENT_UNANSWERABLE = 0
 
 
