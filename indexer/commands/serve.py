@@ -64,6 +64,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     ):
         opt.add_setting(parser, setting)
     generate.add_model_flags(parser, qg=True)  # generation models load on the first request using them
+    # generate.settings_from_args reads these two (as `ask` and `quiz` define them): without them serve failed at start.
+    for setting in (config.MAX_NEW_TOKENS, config.MAX_TIME):
+        opt.add_setting(parser, setting)
     opt.add_setting(parser, config.WORKERS, default=config.WORKERS.default)
     parser.add_argument(
         "--log-level",
