@@ -13,12 +13,12 @@ from search.retrieval.searcher import Searcher
 
 
 def test_a_model_that_cannot_read_the_query_adds_nothing_to_the_keyword_order() -> None:
-    dense = [(3, 0.9), (2, 0.8), (1, 0.7)]
-    lexical = [(1, 12.0), (2, 6.0)]
+    dense = [(3, 0.9), (4, 0.85), (2, 0.8), (1, 0.7)]
+    lexical = [(1, 12.0), (2, 6.0), (4, 6.0)]  # 2 and 4 tie: the keyword leg's own order must stand
     weights = fusion.leg_weights(dense, lexical, model_knows_language=False)
     assert weights.dense == 0.0
     ranked = fusion.fuse("hybrid", fusion.matched(dense, lexical, weights), lexical, weights)
-    assert [pid for pid, *_ in ranked] == [1, 2]
+    assert [pid for pid, *_ in ranked] == [pid for pid, _ in lexical]
     assert ranked[0][2] is not None, "a keyword hit the dense leg also found still reports its dense rank"
 
 

@@ -106,8 +106,8 @@ def fuse(mode: str, dense: Leg, lexical: Leg, weights: LegWeights | None = None)
     """(passage id, score, dense leg, keyword leg), best first.
 
     `dense` and `lexical` are each leg's (passage id, score) best first. Hybrid adds the legs' normalized
-    scores times their weights; a passage only one leg found gets 0 from the other. Ties break on the dense
-    rank, then on the passage id, so that pages are stable across requests.
+    scores times their weights; a passage only one leg found gets 0 from the other. Ties break on the heavier
+    leg's rank, then the other's, then the passage id, so that pages are stable across requests.
     """
     dense_legs = {pid: LegResult(rank, score) for rank, (pid, score) in enumerate(dense, 1)}
     keyword_legs = {pid: LegResult(rank, score) for rank, (pid, score) in enumerate(lexical, 1)}
@@ -120,8 +120,15 @@ def fuse(mode: str, dense: Leg, lexical: Leg, weights: LegWeights | None = None)
     for leg_weight, leg in ((weights.dense, dense), (weights.keyword, lexical)):
         for pid, score in normalized(leg).items():
             fused[pid] = fused.get(pid, 0.0) + leg_weight * score
-    unranked = len(dense_legs) + 1
-    order = sorted(fused, key=lambda pid: (-fused[pid], getattr(dense_legs.get(pid), "rank", unranked), pid))
+    # Ties break on the heavier leg's rank first: with a dense leg that weighs nothing for this query, hybrid
+    # is then exactly the keyword order.
+    first, second = (keyword_legs, dense_legs) if weights.keyword > weights.dense else (dense_legs, keyword_legs)
+    unranked = len(dense_legs) + len(keyword_legs) + 1
+
+    def tie_break(pid: int) -> tuple[float, int, int, int]:
+        return (-fused[pid], getattr(first.get(pid), "rank", unranked), getattr(second.get(pid), "rank", unranked), pid)
+
+    order = sorted(fused, key=tie_break)
     return [(pid, fused[pid], dense_legs.get(pid), keyword_legs.get(pid)) for pid in order]
 
 
