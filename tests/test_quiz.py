@@ -402,13 +402,19 @@ def test_questions_spread_across_sections() -> None:
     assert {i.hit.heading for i in items} == {"第10条（所定労働時間）", "第11条（休憩）"}
 
 
+def test_no_cloze_from_a_sentence_cut_by_the_passage_start_nor_from_a_list_items_first_word() -> None:
+    cut = sample_hit("xample）を通じて手配する。航空券は原則として旅行代理店で手配する。")
+    assert "xample" not in [c.text for c in extract_candidates(cut.text) if key_sentence(cut.text, "", c)]
+    assert "Follow" not in kinds("- Follow the Information Security Policy at all times.\n- Use only your laptop.")
+
+
 def test_cloze_question_blanks_the_answer_and_names_its_section() -> None:
     hit = sample_hit("休憩時間は正午から午後1時までの60分とする。", "就業規則 > 第11条（休憩）")
     candidate = next(c for c in extract_candidates(hit.text) if c.text == "60分")
     span = key_sentence(hit.text, hit.heading, candidate)
     assert span is not None
     assert cloze_text(hit.text, span, candidate, hit.heading) == (
-        "空欄に入る語句は何ですか。\n【第11条（休憩）】休憩時間は正午から午後1時までの＿＿＿＿とする。"
+        "空欄に入る語句は何ですか。【第11条（休憩）】休憩時間は正午から午後1時までの＿＿＿＿とする。"
     )
     heading = sample_hit("第11条（休憩）", "第11条（休憩）")
     assert key_sentence(heading.text, heading.heading, Candidate("11条", "number", 1, 4)) is None

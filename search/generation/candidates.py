@@ -278,7 +278,7 @@ _EN_NUMBER = re.compile(
 )
 _EN_NAME = re.compile(r"\b[A-Z][a-zA-Z]+(?:[ \-][A-Z][a-zA-Z]+)*\b")
 _EN_QUOTE = re.compile(r"\"([^\"\n]{1,40})\"|“([^”\n]{1,40})”")
-_SENTENCE_START = re.compile(r"(?:^|[.!?]\s+|\n\s*(?:[-*#>|]\s*)*)$")
+_SENTENCE_START = re.compile(r"(?:(?:^|\n)\s*(?:[-*#>|]\s*)*|[.!?]\s+)$")
 _EN_STOP_NAMES = {"The", "A", "An", "If", "When", "For", "In", "On", "At", "To", "This", "That", "It", "We", "You"}
 
 

@@ -27,9 +27,10 @@ from search.text.sentences import split_sentences
 BLANK_JA = "＿＿＿＿"
 BLANK_EN = "_____"
 PROMPT_JA = "空欄に入る語句は何ですか。"
-PROMPT_EN = "Fill in the blank."
+PROMPT_EN = "Fill in the blank:"
 MIN_SENTENCE_CHARS = 12
 _STATEMENT_END = re.compile(r"[。．.!?！？][)）」』]?$")
+_CUT_START = re.compile(r"^[）)」』、。，,.:：a-z]")
 MAX_SENTENCE_CHARS = 160
 # Lines that record the document rather than state a rule: asking for an enactment date teaches nothing.
 BOILERPLATE_LINE = re.compile(
@@ -119,6 +120,8 @@ def key_sentence(text: str, heading: str, candidate: Candidate) -> tuple[int, in
     # A statement ends like one; a table row (| 会議費 | …) or a letterhead line out of its layout does not.
     if not _STATEMENT_END.search(sentence) or sentence.count("|") >= 2:
         return None
+    if _CUT_START.match(sentence):  # the passage begins inside a sentence (「xample）を通じて手配する。」)
+        return None
     previous = [text[s:e] for s, e in split_sentences(text) if e <= span[0]]
     if shape_penalty(sentence, heading, previous[-1] if previous else "") > 0:
         return None
@@ -136,7 +139,8 @@ def cloze_text(text: str, span: tuple[int, int], candidate: Candidate, heading: 
     section = heading.split(" > ")[-1].strip() if heading else ""
     if section and candidate.text not in section and compact(section) not in compact(sentence):
         blanked = f"【{section}】{blanked}" if japanese else f"[{section}] {blanked}"
-    return f"{PROMPT_JA if japanese else PROMPT_EN}\n{blanked}"
+    # One line: the question is a cell of the CSV export and a legend on the page.
+    return f"{PROMPT_JA}{blanked}" if japanese else f"{PROMPT_EN} {blanked}"
 
 
 # -- number variants for distractors ------------------------------------------------------------------
