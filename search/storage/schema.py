@@ -144,15 +144,18 @@ GET_PASSAGE_VISIBLE = (
 )
 
 # -- retrieval --------------------------------------------------------------------------------------------
-FILTERED_PASSAGE_IDS = "SELECT p.id FROM passages p JOIN documents d ON d.id = p.document_id WHERE {where}"
+# The documents are filtered once each, then their passages come from the passages_document index: joining
+# first would evaluate `{where}` (the groups' json_each, say) once per passage, 6x slower at 30k passages.
+FILTERED_PASSAGE_IDS = "SELECT p.id FROM passages p WHERE p.document_id IN (SELECT d.id FROM documents d WHERE {where})"
+DATA_VERSION = "PRAGMA data_version"  # changes when another connection commits: what a cached read depends on
 # `{rank}` is search.text.keyword.BM25_RANK (column weights); lower bm25() is better, so the score negates it.
 KEYWORD_SEARCH = (
     "SELECT f.rowid, -{rank} AS score FROM passages_fts f WHERE passages_fts MATCH ? ORDER BY {rank} LIMIT ?"
 )
 KEYWORD_SEARCH_FILTERED = (
-    "SELECT f.rowid, -{rank} AS score FROM passages_fts f "
-    "JOIN passages p ON p.id = f.rowid JOIN documents d ON d.id = p.document_id "
-    "WHERE passages_fts MATCH ? AND {where} ORDER BY {rank} LIMIT ?"
+    "SELECT f.rowid, -{rank} AS score FROM passages_fts f JOIN passages p ON p.id = f.rowid "
+    "WHERE passages_fts MATCH ? AND p.document_id IN (SELECT d.id FROM documents d WHERE {where}) "
+    "ORDER BY {rank} LIMIT ?"
 )
 # The document of each passage, to collapse hits by document before their rows are read.
 PASSAGE_DOCUMENTS = "SELECT id, document_id FROM passages WHERE id IN ({ids})"

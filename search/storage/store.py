@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from search.storage import schema as sql
 from search.storage.schema import ALL_GROUP, DB_NAME, SCHEMA_VERSION
 from search.text import keyword
 
+ALLOWED_CACHE_SIZE = 8
+"""Passage-id sets of recent filters kept per connection (a few groups and filter combinations in use)."""
 Groups = tuple[str, ...] | None
 """Access control (search/access): the groups whose documents a read may return; None: every document."""
 
@@ -67,6 +70,7 @@ class Store:
                     f"No index at {index_dir}: run `indexer build DOCS_DIR --index {index_dir}` first"
                 )
             index_dir.mkdir(parents=True, exist_ok=True)
+        self._allowed: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()  # filtered_passage_ids
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         self.db = sqlite_utils.Database(conn)
         try:
@@ -313,9 +317,23 @@ class Store:
     # -- retrieval ----------------------------------------------------------------------------------
 
     def filtered_passage_ids(self, where: str, params: Sequence[Any]) -> np.ndarray:
-        """Ids of the passages whose documents satisfy `where` (a clause from FILTER_* fragments)."""
+        """Ids of the passages whose documents satisfy `where` (a clause from FILTER_* fragments); read-only.
+
+        The last few sets are kept per connection until another connection commits (PRAGMA data_version, which
+        a read transaction sees as of its snapshot): a caller's groups are part of every one of its searches,
+        and reading 30k passage ids costs more than the rest of a keyword search."""
+        key = (int(self.conn.execute(sql.DATA_VERSION).fetchone()[0]), where, tuple(params))
+        found = self._allowed.get(key)
+        if found is not None:
+            self._allowed.move_to_end(key)
+            return found
         rows = self.conn.execute(sql.FILTERED_PASSAGE_IDS.format(where=where), list(params))
-        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64)
+        ids.setflags(write=False)
+        self._allowed[key] = ids
+        while len(self._allowed) > ALLOWED_CACHE_SIZE:
+            self._allowed.popitem(last=False)
+        return ids
 
     def keyword_search(
         self, expression: str, depth: int, where: str | None = None, params: Sequence[Any] = ()
