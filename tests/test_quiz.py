@@ -266,6 +266,21 @@ def test_verification_keeps_only_round_trips(
     assert result.skipped["not_verified"] >= 1
 
 
+def test_verification_without_its_configured_model_leaves_questions_unchecked_and_says_so(
+    searcher: Searcher, tiny_seq2seq_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_questions(monkeypatch)
+    settings = generation_settings(tiny_seq2seq_dir, qa_model_ja=MISSING, qa_model_en=MISSING)
+    result = QuizGenerator(searcher, settings, qg_options=FAST_QG).from_document(
+        "人事/就業規則.txt", n=2, multiple_choice=False, verify=True
+    )
+    assert result.mode == "generated" and result.questions and all(q.verified is None for q in result.questions)
+    assert (
+        result.fallback_reason
+        == f"確認用の回答生成モデル「{MISSING}」がこのマシンにないため、問題の検証は行っていません。"
+    )
+
+
 def test_missing_qg_model_and_unknown_document_are_clear_errors(searcher: Searcher, tiny_seq2seq_dir: Path) -> None:
     # A model named explicitly (a command-line flag), or generation asked for by name, is not replaced.
     explicit = QuizGenerator(searcher, generation_settings(MISSING), explicit_models=frozenset({MISSING}))

@@ -236,7 +236,9 @@ class QuizGenerator:
             questions = self._generated(select_candidates(hits, n * OVERGENERATE, query), skipped)
             model_id = self.settings.qg_model
             if verify and questions:
-                questions = self._verify(questions, skipped)
+                questions, unverified_by = self._verify(questions, skipped)
+                if unverified_by is not None:
+                    fallback_reason = message("verify_skipped", language, model=unverified_by)
         if multiple_choice and questions:
             questions = self._add_distractors(questions, hits, pool_query, skipped)
         result = QuizResult(source, model_id, multiple_choice, questions[:n], dict(skipped), mode, language)
@@ -324,9 +326,11 @@ class QuizGenerator:
             answer_end=hit.start + candidate.end,
         )
 
-    def _verify(self, questions: list[QuizQuestion], skipped: Counter[str]) -> list[QuizQuestion]:
-        """Keep questions the QA model answers with their own answer from the source passage."""
+    def _verify(self, questions: list[QuizQuestion], skipped: Counter[str]) -> tuple[list[QuizQuestion], str | None]:
+        """Keep questions the QA model answers with their own answer from the source passage. A configured QA
+        model that is missing leaves its questions unchecked (verified None) and is returned, to be reported."""
         kept: list[QuizQuestion] = []
+        missing: str | None = None
         for question in questions:
             passage = self._passage_text(question)
             language = detect_language(question.question, passage)
@@ -338,7 +342,7 @@ class QuizGenerator:
                 if exc.model in self.explicit_models:
                     raise
                 log.warning("answer model %s unavailable (%s): questions not verified", exc.model, exc.reason)
-                skipped["not_verified_no_model"] += 1
+                missing = exc.model
                 kept.append(question)  # verified stays None: not checked
                 continue
             text = (
@@ -357,7 +361,7 @@ class QuizGenerator:
                 kept.append(question)
             else:
                 skipped["not_verified"] += 1
-        return kept
+        return kept, missing
 
     def _passage_text(self, question: QuizQuestion) -> str:
         rows = self.searcher.store.passage_rows([question.passage_id])
