@@ -97,3 +97,8 @@ def test_an_index_of_the_previous_format_asks_to_be_rebuilt(tmp_path: Path, inde
     store.close()
     with pytest.raises(SearchError, match=r"Japanese word lemmas.*rebuild it into a new --index folder"):
         Store(old)
+
+
+def test_a_nul_character_does_not_hide_the_rest_of_the_text() -> None:
+    """MeCab reads C strings: without care, 後 after a NUL would never be indexed as a word."""
+    assert marked("前\x00後の手順", "手順") == ["手順"]

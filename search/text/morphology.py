@@ -110,11 +110,13 @@ def _is_content(pos1: str, pos2: str, lemma: str, surface: str) -> bool:
     return any(c.isalnum() for c in surface)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=2048)
 def words(text: str) -> tuple[Word, ...]:
     """The words of `text` in order, with offsets into `text` itself (cached: search hits repeat)."""
     out: list[Word] = []
     cursor = 0
+    # MeCab reads a C string: a NUL would end the text there (a space has the same length: offsets hold).
+    text = text.replace("\x00", " ")
     for node in _tagger()(text):
         surface = node.surface
         start = text.find(surface, cursor)
