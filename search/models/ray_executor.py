@@ -75,7 +75,8 @@ class RayExecutor:
             },
             batch_size=self.rows_per_batch,
             batch_format="numpy",
-            concurrency=actors,
+            # An actor pool of a fixed size (Ray >= 2.9; `concurrency=` is deprecated from 2.51).
+            compute=ray_data.ActorPoolStrategy(size=actors),
             num_gpus=1 if gpus else 0,
             num_cpus=0 if gpus else 1,
         )
