@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from acl_setup import KEYS, SINGLE_KEY, acl_app, build_acl_index, keys_file_text, sha256
+from acl_setup import KEYS, RULES, SINGLE_KEY, acl_app, build_acl_index, keys_file_text, sha256
 from fastapi.testclient import TestClient
 from tiny_index import build
 
@@ -339,3 +339,27 @@ def test_the_audit_log_can_be_turned_off(acl_index: Path, tiny_encoder: Encoder,
     with TestClient(acl_app(acl_index, tiny_encoder, tiny_seq2seq_dir, audit_log="off")) as off:
         assert off.post("/search", json={"query": "申請"}, headers=headers(HR_KEY)).status_code == 200
     assert sorted(p.name for p in acl_index.iterdir()) == before
+
+
+def test_a_running_searcher_follows_changed_rules_at_once(tmp_path: Path, tiny_encoder: Encoder) -> None:
+    """Re-labelling commits no new generation, so nothing cached per generation may keep the old groups: a
+    tightened rule hides a document from the very next search of a searcher that is already running."""
+    index = build_acl_index(tmp_path, tiny_encoder)
+    searcher = Searcher(index, encoder=tiny_encoder)
+    staff = ScopedSearcher(searcher, ["staff"])
+
+    def staff_paths() -> set[str]:
+        """Keyword hits, and the documents of the passage ids the dense leg would search among."""
+        found = {h.path for h in staff.search("休暇 申請 経費 パスワード", k=50, mode="keyword").hits}
+        store = searcher.store
+        with store.read_snapshot():
+            allowed = store.filtered_passage_ids(*Filters(groups=staff.groups).sql())
+            return found | {row["path"] for row in store.passage_rows(allowed.tolist()).values()}
+
+    assert "IT/ヘルプデスク.txt" in staff_paths()
+    rules = tmp_path / "acl.toml"
+    rules.write_text(RULES + '\n[[rule]]\nprefix = "IT/"\ngroups = ["it"]\n', encoding="utf-8")
+    summary = build(tmp_path / "docs", index, tiny_encoder, acl=rules)
+    assert summary.documents_relabelled == 1 and summary.passages_encoded == 0
+    assert "IT/ヘルプデスク.txt" not in staff_paths()
+    assert ScopedSearcher(searcher, ["it"]).search("パスワード", k=50, mode="keyword").hits
