@@ -24,6 +24,15 @@ SLOW_TESTS = {
         "test_second_build_is_refused_and_searches_see_the_previous_generation",  # [27]
     ),
     "test_fast_t5.py": ("test_token_budget_batches_do_not_change_vectors",),  # [12]
+    "test_sample_qa.py": ("test_extractive_answers_on_the_judged_set",),  # [337] with its fixture
+    "test_docs.py": ("test_python_api_examples_run_in_order",),  # [138]
+    "test_backend.py": (
+        "test_real_minilm_int8_is_below_the_floor_and_never_chosen",  # [68]
+        "test_an_unwritable_cache_names_the_variable",  # [17]
+        "test_auto_calibrates_once_then_reads_the_cache",  # [12]
+    ),
+    "test_api_security.py": ("test_hostile_queries_give_literal_results_or_clean_4xx",),  # [6-26] per case, 12 cases
+    "test_query_cache.py": ("test_a_rebuild_with_another_model_never_reuses_stale_vectors",),  # [11]
 }
 
 
