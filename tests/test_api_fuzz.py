@@ -22,6 +22,7 @@ valid requests ask for up to 50 questions and each costs about half a second); t
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from collections import Counter
@@ -41,11 +42,13 @@ from tiny_index import build
 
 from api import ApiSettings, create_app
 from api.routes.generation import configure_generation
+from search.access.identities import parse_identities
 from search.generation.settings import GenerationSettings
 from search.models.encoder import Encoder
 from search.retrieval.searcher import Searcher
 
 KEY = "fuzz-api-key-7f3c"
+ACL_RULES = '[[rule]]\nprefix = "人事/"\ngroups = ["hr"]\n\n[[rule]]\nglob = "経理/**"\ngroups = ["acct"]\n'
 AUTH = {"Authorization": f"Bearer {KEY}", "X-API-Key": KEY}
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "50"))
 MISSING_MODEL = "/nonexistent/fuzz-missing-qa-model"
@@ -76,19 +79,29 @@ CASES = [
 STATUSES: Counter[tuple[str, str]] = Counter()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["single-key", "access-rules"])
 def fuzz_target(
-    tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Encoder, tiny_seq2seq_dir: Path
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_encoder: Encoder,
+    tiny_seq2seq_dir: Path,
 ) -> Iterator[dict[str, Any]]:
     """The app with an index, a key and fast generation models, its loaded schema, and the server paths
-    that must never reach a client."""
+    that must never reach a client. `access-rules` (issue #15): the index is labelled by access rules and KEY
+    is an identity of the keys file in group `hr`, so every request also runs through the caller's view."""
     root = tmp_path_factory.mktemp("fuzz")
     index = root / "index"
-    summary = build(write_documents(root / "docs"), index, tiny_encoder)
+    rules = request.param == "access-rules"
+    if rules:
+        (root / "acl.toml").write_text(ACL_RULES, encoding="utf-8")
+    summary = build(write_documents(root / "docs"), index, tiny_encoder, acl=root / "acl.toml" if rules else None)
     assert summary.files_failed == []
     seq2seq = tiny_seq2seq_dir
+    identities = parse_identities(f"{hashlib.sha256(KEY.encode()).hexdigest()} fuzzer hr\n") if rules else None
     app = create_app(
-        ApiSettings(index_dir=index, api_key=KEY, device="cpu", precision="fp32"),
+        ApiSettings(
+            index_dir=index, api_key=None if rules else KEY, api_keys=identities, device="cpu", precision="fp32"
+        ),
         searcher=Searcher(index, encoder=tiny_encoder),
     )
     generation = GenerationSettings(

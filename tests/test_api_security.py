@@ -38,6 +38,7 @@ from tiny_index import build
 
 from api import ApiSettings, create_app
 from api.routes.generation import configure_generation
+from search.access.identities import parse_identities
 from search.generation.settings import GenerationSettings
 from search.models.encoder import Encoder
 from search.retrieval.searcher import Searcher
@@ -45,6 +46,7 @@ from search.storage.schema import DB_NAME
 from search.text.keyword import normalize, tokens
 
 KEY = "sec-test-key-5b1e0c"
+ACL_RULES = '[[rule]]\nprefix = "人事/"\ngroups = ["hr"]\n\n[[rule]]\nglob = "経理/**"\ngroups = ["acct"]\n'
 AUTH = {"X-API-Key": KEY}
 MODES = ("hybrid", "dense", "keyword")
 BASELINE_QUERIES = ("有給休暇の申請", "password helpdesk", "経費精算")
@@ -110,20 +112,32 @@ STATUSES: Counter[str] = Counter()
 # -- fixtures and proofs ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["single-key", "access-rules"])
 def env(
-    tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Encoder, tiny_seq2seq_dir: Path
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_encoder: Encoder,
+    tiny_seq2seq_dir: Path,
 ) -> Iterator[dict[str, Any]]:
-    """An app with a key over a small index, a quiz/answer model, and a canary file beside the index."""
+    """An app with a key over a small index, a quiz/answer model, and a canary file beside the index.
+
+    `access-rules` (issue #15): the index is labelled by access rules and KEY is an identity of the keys file in
+    group `hr`, so every request below also runs through the caller's view; 経理/ is hidden from it."""
     root = tmp_path_factory.mktemp("security")
     canary_text = f"CANARY-{uuid.uuid4().hex}"
     (root / "secret.txt").write_text(f"{canary_text}\n", encoding="utf-8")
     index = root / "index"
-    summary = build(write_documents(root / "docs"), index, tiny_encoder)
+    rules = request.param == "access-rules"
+    if rules:
+        (root / "acl.toml").write_text(ACL_RULES, encoding="utf-8")
+    summary = build(write_documents(root / "docs"), index, tiny_encoder, acl=root / "acl.toml" if rules else None)
     assert summary.files_failed == []
     seq2seq = tiny_seq2seq_dir
+    identities = parse_identities(f"{hashlib.sha256(KEY.encode()).hexdigest()} tester hr\n") if rules else None
     app = create_app(
-        ApiSettings(index_dir=index, api_key=KEY, device="cpu", precision="fp32"),
+        ApiSettings(
+            index_dir=index, api_key=None if rules else KEY, api_keys=identities, device="cpu", precision="fp32"
+        ),
         searcher=Searcher(index, encoder=tiny_encoder),
     )
     generation = GenerationSettings(
@@ -137,7 +151,8 @@ def env(
     )
     configure_generation(app, generation)
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield {"client": client, "root": root, "index": index, "canary": canary_text}
+        hidden = ("経理/経費精算.txt",) if rules else ()
+        yield {"client": client, "root": root, "index": index, "canary": canary_text, "hidden": hidden}
     print("\nsecurity: responses by status:", dict(sorted(STATUSES.items())))
 
 
@@ -189,6 +204,7 @@ def send(env: dict[str, Any], method: str, url: str, **kwargs: Any) -> httpx.Res
     text = response.text
     assert response.status_code < 500, (url, kwargs, text)
     assert env["canary"] not in text and env["canary"] not in str(response.headers)
+    assert not any(path in text for path in env["hidden"]), text  # access rules: a hidden document never shows
     assert not any(marker in text for marker in TRACEBACK_MARKERS), text
     assert str(env["root"]) not in text and str(env["root"].resolve()) not in text, text
     return response

@@ -225,7 +225,8 @@ def _make_app(args: argparse.Namespace, settings: ApiSettings, generation: Gener
     print(f"Loading the index {settings.index_dir} and its embedding model ...", file=sys.stderr)
     searcher = load_searcher(settings)  # a missing index or model ends here, exit 2
     app = create_app(settings, searcher=searcher)
-    audit_log(app.state.docsearch)  # access control: an unwritable audit log ends here too, not at a request
+    audit = audit_log(app.state.docsearch)  # access control: an unwritable audit log ends here, not at a request
+    print(f"Audit log: {audit.path if audit else 'off'}", file=sys.stderr)
     configure_generation(app, generation)
     # Generation models load on first use (memory); say now, not at the first request, which ones are missing.
     for setting in (config.QA_MODEL_JA, config.QA_MODEL_EN, config.QG_MODEL):
