@@ -1,9 +1,9 @@
 """Extractive answers on the judged question set over data/sample (data/eval/sample-qa), with real MiniLM.
 
 The floors are the measured values (45 of 48 answerable questions right, 25 of the 28 paraphrased ones,
-0 answers to the 12 the documents do not answer, on 2026-11-29) less a small margin for retrieval changes elsewhere, so that a
-regression in answer selection fails here. Run `python -m search.generation.qa_eval --index INDEX` for
-the per-question report.
+0 answers to the 12 the documents do not answer, on 2026-11-29) less a small margin for retrieval changes
+elsewhere, so that a regression in answer selection fails here. For the per-question report run
+`python -m search.generation.qa_eval --index INDEX`.
 """
 
 from __future__ import annotations
