@@ -249,7 +249,7 @@ def test_non_interactive_runs_keep_third_party_noise_off_stderr(
         "import sys; from indexer.cli import main\n"
         f"assert main(['build', {str(docs)!r}, '--index', {index!r}, '--model', {model!r}]) == 0\n"
         f"sys.exit(main(['ask', 'How many days of leave?', '--index', {index!r}, '--qa-model-en', {qa!r},"
-        f" '--qa-model-ja', {qa!r}, '--device', 'cpu']))\n"
+        f" '--qa-model-ja', {qa!r}, '--device', 'cpu', '--precision', 'fp32']))\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE")}
     with open(tmp_path / "stderr.txt", "w+b") as stderr:
