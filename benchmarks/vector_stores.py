@@ -82,10 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             collection, seconds = common.timed(lambda: store._new_collection(1, DIMENSION))
             _, insert_seconds = common.timed(lambda: store._insert(collection, batches(data, ids)(), 1))
+            _, flush_seconds = common.timed(lambda: store.client.flush(collection))  # as MilvusStore.save does
             vectors = MilvusVectors(store, collection, 1, args.size)
             result["milvus_lite"] = {
                 "create_seconds": round(seconds, 2),
                 "insert_seconds": round(insert_seconds, 1),
+                "flush_seconds": round(flush_seconds, 2),
                 "search": measure(vectors, queries, truth, args.k, args.seconds, None),  # type: ignore[arg-type]
                 "search_rescored_by_sqlite": measure(vectors, queries, truth, args.k, args.seconds, None, stored),  # type: ignore[arg-type]
                 "search_filtered": measure(vectors, queries, truth_filtered, args.k, args.seconds, allowed),  # type: ignore[arg-type]

@@ -209,6 +209,7 @@ class MilvusStore(VectorStore):
 
     def collection_ids(self, collection: str, expression: str) -> np.ndarray:
         parts = [np.zeros(0, dtype=np.int64)]
+        self.client.load_collection(collection)  # a reopened Milvus Lite file starts with collections released
         iterator = self.client.query_iterator(collection, batch_size=8_192, filter=expression, output_fields=[ID])
         try:
             while batch := iterator.next():
@@ -243,6 +244,7 @@ class MilvusStore(VectorStore):
         if not self._usable():
             self.collection = self._new_collection(generation, dimension)
             self._insert(self.collection, store.iter_embeddings(), generation)
+            self.client.flush(self.collection)
             return MilvusVectors(self, self.collection, generation, passages), generation, passages > 0
         assert self.collection is not None
         self.client.delete(self.collection, filter=f"{GENERATION} > {generation}")  # a killed build's rows
@@ -259,6 +261,7 @@ class MilvusStore(VectorStore):
                 ids = np.fromiter(stored, dtype=np.int64, count=len(stored))
                 self._insert(self.collection, iter([(ids, np.vstack(list(stored.values())))]), generation)
             repaired = True
+        self.client.flush(self.collection)
         return MilvusVectors(self, self.collection, generation, passages), generation, repaired
 
     # -- writing --------------------------------------------------------------------------------------------
@@ -289,16 +292,21 @@ class MilvusStore(VectorStore):
                 self.client.drop_collection(vectors.collection)
             self._new_collection(generation, int(store.manifest()["dimension"]), vectors.collection)
             self._insert(vectors.collection, store.iter_embeddings(), generation)
-            return
-        ids, rows = vectors.pending
-        if ids:
-            self._insert(vectors.collection, iter([(np.asarray(ids, dtype=np.int64), np.vstack(rows))]), generation)
+        else:
+            ids, rows = vectors.pending
+            if ids:
+                rows_in = iter([(np.asarray(ids, dtype=np.int64), np.vstack(rows))])
+                self._insert(vectors.collection, rows_in, generation)
+        # Sealed and persisted before SQLite commits; unflushed rows are also searched by brute force in Milvus
+        # Lite (4 s instead of 0.1 s per query at 20,000 rows, benchmarks/README.md).
+        self.client.flush(vectors.collection)
 
     def finish(self, generation: int, deleted_ids: Sequence[int]) -> None:
         self.drop_other_collections()
         if self.collection and deleted_ids:
             for start in range(0, len(deleted_ids), WRITE_BATCH):
                 self.client.delete(self.collection, ids=[int(i) for i in deleted_ids[start : start + WRITE_BATCH]])
+            self.client.flush(self.collection)
 
     def drop_other_collections(self) -> None:
         """Collections of this index (its prefix) other than the current one: older full builds, or a killed
