@@ -115,6 +115,9 @@ class SearchRequest(StrictModel):
     offset: JsonInt = Field(0, ge=0, le=MAX_OFFSET, description="results to skip (pagination)")
     mode: Mode = Field("hybrid", description="hybrid (both legs fused), dense (meaning) or keyword (words typed)")
     filters: SearchFilters | None = None
+    collapse: bool = Field(
+        False, description="best passage per document only; each hit says how many more its document has"
+    )
 
     @field_validator("query")
     @classmethod
@@ -151,6 +154,20 @@ class SearchHit(BaseModel):
     highlights: list[list[int]] = Field(description="[start, end) spans of matched terms inside `text`")
     dense: LegScore | None = Field(description="rank and score in the dense leg; null when not found there")
     keyword: LegScore | None = Field(description="rank and BM25 score in the keyword leg; null when not found")
+    more_in_document: int = Field(0, description="with collapse: further matching passages in this document")
+
+
+class LegWeights(BaseModel):
+    dense: float = Field(description="weight of the dense leg for this query (0: the model cannot read it)")
+    keyword: float
+    keyword_confidence: float = Field(description="0-1: how far the best keyword passage stands above the next")
+    model_knows_language: bool = Field(description="whether the embedding model was trained on the query's language")
+
+
+class Expansion(BaseModel):
+    term: str = Field(description="a synonym searched for, weighted below the words typed")
+    source: str = Field(description="the typed word it expands")
+    origin: Literal["user", "sudachi"] = Field(description="the index's synonyms file, or the bundled dictionary")
 
 
 class SearchResponse(BaseModel):
@@ -160,6 +177,13 @@ class SearchResponse(BaseModel):
     k: int
     offset: int
     results: list[SearchHit]
+    legs_used: list[Literal["dense", "keyword"]] = Field(
+        description="the legs that placed a returned hit; hybrid with only `keyword` is a keyword search"
+    )
+    leg_weights: LegWeights | None = Field(description="hybrid only: how much each leg counted for this query")
+    collapsed: bool
+    query_terms: list[str] = Field(default_factory=list, description="the words searched for, after analysis")
+    expansions: list[Expansion] = Field(default_factory=list)
 
 
 # -- documents ---------------------------------------------------------------------------------------

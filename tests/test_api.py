@@ -45,6 +45,7 @@ HIT_KEYS = {
     "highlights",
     "dense",
     "keyword",
+    "more_in_document",
 }
 MODES = ("hybrid", "dense", "keyword")
 
@@ -92,7 +93,22 @@ def ids(response: dict[str, Any]) -> list[int]:
 
 def test_search_response_has_the_documented_shape(client: TestClient) -> None:
     body = search(client, "有給休暇の申請", k=3)
-    assert set(body) == {"query", "mode", "generation", "k", "offset", "results"}
+    assert set(body) == {
+        "query",
+        "mode",
+        "generation",
+        "k",
+        "offset",
+        "results",
+        "legs_used",
+        "leg_weights",
+        "collapsed",
+        "query_terms",
+        "expansions",
+    }
+    # MiniLM-like tiny model: the legs that placed a hit are named, and the analysed words are listed.
+    assert body["legs_used"] and set(body["legs_used"]) <= {"dense", "keyword"}
+    assert "申請" in body["query_terms"] and body["collapsed"] is False
     assert (body["query"], body["mode"], body["generation"], body["k"], body["offset"]) == (
         "有給休暇の申請",
         "hybrid",
@@ -612,3 +628,12 @@ def test_api_and_cli_return_the_same_results(
                 assert from_api[leg]["score"] == pytest.approx(from_cli[leg]["score"], rel=1e-5)
         for key in HIT_KEYS - {"score", "dense", "keyword"}:
             assert from_api[key] == from_cli[key], key
+
+
+def test_collapse_returns_one_passage_per_document_and_counts_the_rest(client: TestClient) -> None:
+    plain = search(client, "休暇", k=20)
+    collapsed = search(client, "休暇", k=20, collapse=True)
+    paths = [hit["path"] for hit in collapsed["results"]]
+    assert collapsed["collapsed"] is True and len(paths) == len(set(paths))
+    assert {hit["path"] for hit in plain["results"]} <= set(paths)  # each best passage ranks where it did
+    assert any(hit["more_in_document"] > 0 for hit in collapsed["results"])

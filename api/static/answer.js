@@ -72,9 +72,7 @@ function renderAnswer(data) {
     el("h2", { id: "answer-heading" }, "回答"),
     el("p", { class: "answer-text" }, data.answer, " ", refs),
     answerMeta(data),
-    data.fallback_reason
-      ? el("p", { class: "note fallback" }, `生成モデルが使えなかったため、文書から抜き出して答えました（${data.fallback_reason}）。`)
-      : null,
+    data.fallback_reason ? el("p", { class: "note fallback" }, data.fallback_reason) : null,
     el("h3", {}, "出典"),
     el("ol", { class: "citations" }, citations),
   );

@@ -38,7 +38,7 @@ export function describe(status, body, retryAfter) {
       return `送信内容が大きすぎます。検索語や質問を短くしてください。${server}`;
     case 503:
       return retryAfter
-        ? `サーバーが混雑しているか、必要なモデルが使えません。${retryAfter}秒ほど待ってから再試行してください。${server}`
+        ? `サーバーが混雑しています。${retryAfter}秒ほど待ってから再試行してください。${server}`
         : `サーバーが一時的に利用できません。しばらく待ってから再試行してください。${server}`;
     case 504:
       return `時間内に処理が終わりませんでした。問題数を減らすか、質問を短くしてください。${server}`;

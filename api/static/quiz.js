@@ -26,7 +26,7 @@ async function runQuiz() {
     return;
   }
   const n = Number($("quiz-n").value || 5);
-  const body = { [source]: text, n, multiple_choice: true };
+  const body = { [source]: text, n, multiple_choice: true, mode: $("quiz-mode").value };
   hideError();
   quiz.running = true;
   const button = $("quiz-form").querySelector("button[type=submit]");
@@ -54,9 +54,11 @@ function renderQuiz() {
     $("quiz-result").hidden = true;
     return;
   }
+  const made = data.mode === "cloze" ? "穴埋め（モデルなし）" : `生成（モデル: ${data.model}）`;
+  const note = data.fallback_reason ? ` ${data.fallback_reason}` : "";
   setStatus(
     "quiz-status",
-    `${data.questions.length} 問を作成しました（モデル: ${data.model}${skipped ? `、除外 ${skipped} 件` : ""}）。答えを選んで「採点する」を押してください。`,
+    `${data.questions.length} 問を作成しました（方式: ${made}${skipped ? `、除外 ${skipped} 件` : ""}）。答えを選んで「採点する」を押してください。${note}`,
   );
   $("quiz-questions").replaceChildren(...data.questions.map(renderQuestion));
   $("quiz-score").textContent = "";
@@ -73,7 +75,12 @@ function renderQuestion(question, index) {
     el(
       "fieldset",
       {},
-      el("legend", {}, `問${index + 1}. ${question.question}`),
+      el(
+        "legend",
+        {},
+        `問${index + 1}. ${question.question} `,
+        el("span", { class: "badge question-mode" }, question.mode === "cloze" ? "穴埋め" : "生成"),
+      ),
       options.map((option, i) =>
         el("label", { class: "option" }, el("input", { type: "radio", name, value: String(i) }), el("span", {}, option)),
       ),

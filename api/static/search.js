@@ -10,7 +10,7 @@ import { openDocument } from "./viewer.js";
 const PAGE_SIZE = 10;
 const MAX_OFFSET = 1000; // the API's limit on `offset`
 
-const search = { query: "", offset: 0, sequence: 0 };
+const search = { query: "", offset: 0, sequence: 0, within: null };
 
 async function runSearch(offset) {
   const query = $("search-query").value.trim();
@@ -30,8 +30,11 @@ async function runSearch(offset) {
   const sequence = ++search.sequence; // a newer search makes an older response stale
   search.query = query;
   search.offset = offset;
-  const body = { query, k: PAGE_SIZE, offset, mode: $("search-mode").value };
+  // One hit per document by default; "この文書の他の箇所" searches inside one document, uncollapsed.
+  const within = search.within;
+  const body = { query, k: PAGE_SIZE, offset, mode: $("search-mode").value, collapse: !within && $("search-collapse").checked };
   if (filters) body.filters = filters;
+  if (within) body.filters = { ...(body.filters || {}), path_prefix: within };
   $("search-results").setAttribute("aria-busy", "true");
   setStatus("search-status", "検索しています…");
   try {
@@ -53,8 +56,9 @@ function renderResults(data) {
   list.replaceChildren(...data.results.map((hit, i) => renderHit(hit, data.offset + i + 1)));
   const first = data.offset + 1;
   const last = data.offset + data.results.length;
+  const where = search.within ? `（${search.within} の中）` : "";
   if (data.results.length) {
-    setStatus("search-status", `「${data.query}」の検索結果 ${first}〜${last} 件目`);
+    setStatus("search-status", `「${data.query}」の検索結果 ${first}〜${last} 件目${where}・${modeUsed(data)}`);
   } else if (data.offset > 0) {
     setStatus("search-status", `「${data.query}」の検索結果はこれ以上ありません。`);
   } else {
@@ -65,6 +69,20 @@ function renderResults(data) {
   $("page-prev").disabled = data.offset === 0;
   $("page-next").disabled = !more;
   $("page-info").textContent = `${Math.floor(data.offset / data.k) + 1} ページ`;
+}
+
+/** The mode that actually ranked the results: hybrid whose dense leg had no weight is a keyword search. */
+export function modeUsed(data) {
+  if (data.mode === "hybrid" && data.leg_weights && data.leg_weights.dense === 0) {
+    return "キーワード検索（この埋め込みモデルは質問の言語を読めません）";
+  }
+  return { hybrid: "ハイブリッド検索", dense: "意味検索", keyword: "キーワード検索" }[data.mode] || data.mode;
+}
+
+function searchWithin(path) {
+  search.within = path;
+  $("search-within-clear").hidden = false;
+  runSearch(0);
 }
 
 function formatScore(score) {
@@ -90,6 +108,13 @@ function renderHit(hit, rank) {
       el("span", { class: "hit-score" }, `スコア ${formatScore(hit.score)}`),
       legs.length ? el("span", {}, legs.join("・")) : null,
       el("span", { class: "format" }, hit.format),
+      hit.more_in_document > 0
+        ? el(
+            "button",
+            { type: "button", class: "link more-in-document", onclick: () => searchWithin(hit.path) },
+            `この文書の他の箇所（${hit.more_in_document}件）`,
+          )
+        : null,
     ),
   );
 }
@@ -97,6 +122,13 @@ function renderHit(hit, rank) {
 export function setUpSearch() {
   $("search-form").addEventListener("submit", (event) => {
     event.preventDefault();
+    search.within = null; // a new search looks in every document again
+    $("search-within-clear").hidden = true;
+    runSearch(0);
+  });
+  $("search-within-clear").addEventListener("click", () => {
+    search.within = null;
+    $("search-within-clear").hidden = true;
     runSearch(0);
   });
   $("page-prev").addEventListener("click", () => runSearch(Math.max(0, search.offset - PAGE_SIZE)));
@@ -106,7 +138,7 @@ export function setUpSearch() {
     if (search.query && $("search-query").value.trim()) runSearch(0);
     else currentFiltersQuietly();
   };
-  for (const id of ["filter-after", "filter-before", "search-mode", "filter-folder"]) {
+  for (const id of ["filter-after", "filter-before", "search-mode", "filter-folder", "search-collapse"]) {
     $(id).addEventListener("change", rerun);
   }
   for (const box of document.querySelectorAll(".filter-format")) box.addEventListener("change", rerun);
