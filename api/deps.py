@@ -61,6 +61,7 @@ def ensure_loaded(searcher: Searcher) -> Searcher:
     encoder = searcher.encoder
     _ = encoder.model
     encoder.encode_query(WARM_UP_QUERY)
+    searcher.thesaurus()  # the synonym dictionary takes a second or more to load the first time
     return searcher
 
 

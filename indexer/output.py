@@ -47,8 +47,18 @@ def print_build_summary(s: dict[str, Any]) -> None:
         print(f"  skipped {safe(item['path'])}: {safe(item['reason'])}")
 
 
+def mode_used(result: Any) -> str:
+    """The mode that actually ranked the hits: hybrid whose dense leg had no weight is a keyword search."""
+    if result.mode == "hybrid" and result.weights is not None and result.weights.dense == 0:
+        return "keyword search (hybrid asked; the embedding model cannot read this query's language)"
+    return f"{result.mode} search"
+
+
 def print_hits(query: str, result: Any, model: str | None) -> None:
-    print(f"Query: {safe(query)}   [{result.mode} search, model {model}, generation {result.generation}]")
+    print(f"Query: {safe(query)}   [{mode_used(result)}, model {model}, generation {result.generation}]")
+    expansions = getattr(result.query, "expansions", ())
+    if expansions:
+        print("  also searched: " + ", ".join(f"{safe(e.term)} (for {safe(e.source)})" for e in expansions))
     if not result.hits:
         print("  (no results)")
     for rank, hit in enumerate(result.hits, 1):

@@ -19,6 +19,7 @@ from search import settings as config
 from search.errors import ModelMismatchError
 from search.ingest.build import BuildOptions, BuildSummary, build_index
 from search.ingest.chunk import ChunkSettings
+from search.ingest.discover import check_root
 from search.models.spec import EncoderSpec
 from search.retrieval.filters import Filters
 from search.retrieval.results import SearchResult
@@ -107,11 +108,14 @@ class Index:
         progress: bool = False,
         acl: str | Path | None = None,
         clear_acl: bool = False,
+        synonyms: str | Path | None = None,
     ) -> BuildSummary:
         """Index the folder `docs` incrementally: only what changed is read and encoded (see BuildSummary).
 
         `acl`: an access rules file (search/access/rules.py) to label documents with; without it the rules the
-        index recorded stay in force, `clear_acl` removes them (every document then in `all`)."""
+        index recorded stay in force, `clear_acl` removes them (every document then in `all`).
+        `synonyms`: a Solr-style synonyms file (`有休, 有給休暇, 年休` per line) checked and kept in the index;
+        queries are expanded with it (and the bundled Sudachi synonyms) from the next search on."""
         from search.access.rules import load_rules
 
         options = BuildOptions(
@@ -126,6 +130,11 @@ class Index:
             acl=load_rules(Path(acl)) if acl is not None else None,
             clear_acl=clear_acl,
         )
+        if synonyms is not None:
+            from search.text.synonyms import install_synonyms
+
+            check_root(Path(docs))  # a mistyped folder must not leave a synonyms file as its only trace
+            install_synonyms(self.path, Path(synonyms))
         summary = build_index(self.path, self.encoder, options)
         self.manifest = read_manifest(self.path)
         return summary

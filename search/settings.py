@@ -421,7 +421,7 @@ MAX_TIME = _define(
         "seconds one generation may take before it fails",
         type=float,
         env="INDEXER_GENERATION_MAX_TIME",
-        minimum=0.001,
+        minimum=1e-6,
         metavar="SECONDS",
     )
 )

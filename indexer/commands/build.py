@@ -28,6 +28,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--follow-symlinks", action="store_true", help="follow links that stay inside the folder")
     opt.add_setting(parser, config.MAX_FILE_MB)
     opt.add_setting(parser, config.FILE_TIMEOUT)
+    parser.add_argument(
+        "--synonyms",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="your own synonyms, one group per line (有休, 有給休暇, 年休), kept in the index and used by every search",
+    )
     access = parser.add_mutually_exclusive_group()
     opt.add_setting(access, config.ACL, type=Path)
     access.add_argument(
@@ -94,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
             follow_symlinks=args.follow_symlinks,
             max_file_mb=opt.setting_value(args, config.MAX_FILE_MB),
             file_timeout=opt.setting_value(args, config.FILE_TIMEOUT),
+            synonyms=args.synonyms,
             progress=not args.json and sys.stderr.isatty(),
             acl=args.acl,
             clear_acl=args.no_acl,

@@ -32,7 +32,7 @@ def hub_offline() -> bool:
 
 
 # Embedding models trained on English text only: their vectors of Japanese text carry little meaning, so
-# hybrid search does not let them re-rank Japanese queries (search.retrieval.searcher.FOREIGN_DENSE_WEIGHT).
+# hybrid search does not let them re-rank Japanese queries (search.retrieval.fusion).
 ENGLISH_ONLY_MODELS = frozenset({BUNDLED_MINILM})
 
 
