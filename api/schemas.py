@@ -155,6 +155,12 @@ class SearchHit(BaseModel):
     dense: LegScore | None = Field(description="rank and score in the dense leg; null when not found there")
     keyword: LegScore | None = Field(description="rank and BM25 score in the keyword leg; null when not found")
     more_in_document: int = Field(0, description="with collapse: further matching passages in this document")
+    window_start: int = Field(description="start of `window_text` in the document text (at or before `start`)")
+    window_end: int = Field(description="end of `window_text` in the document text (at or after `end`)")
+    window_text: str = Field(
+        description="the passage grown to whole sentences, about 300 characters at most (the passage alone when "
+        "its own sentences are longer): document_text[window_start:window_end]"
+    )
 
 
 class LegWeights(BaseModel):

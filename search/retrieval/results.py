@@ -37,6 +37,11 @@ class Hit:
     keyword: LegResult | None = None
     more_in_document: int = 0
     """Other passages of the same document that also ranked (searches with collapse on)."""
+    window_start: int = 0
+    window_end: int = 0
+    window_text: str = ""
+    """The passage grown to whole sentences of its document (about 300 characters at most), for people and
+    answers to read; offsets into the document text like `start`/`end`. Empty on hits not made by a search."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any], score: float = 0.0, **extra: Any) -> Hit:

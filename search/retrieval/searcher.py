@@ -19,6 +19,7 @@ from search.retrieval import fusion
 from search.retrieval.filters import Filters
 from search.retrieval.query_cache import DEFAULT_QUERY_CACHE_SIZE, QueryEmbeddingCache
 from search.retrieval.results import Hit, SearchResult
+from search.retrieval.windows import sentence_window
 from search.storage.generations import open_vectors
 from search.storage.store import Store
 from search.storage.vectors import VectorIndex
@@ -173,10 +174,12 @@ class Searcher:
                 ranked, more = _collapse(ranked, store.passage_documents([pid for pid, _, _, _ in ranked]))
             page = ranked[offset : offset + k]
             rows = store.passage_rows([pid for pid, _, _, _ in page])
+            texts = store.document_texts(row["document_id"] for row in rows.values())
         hits = []
         for pid, score, dense_leg, keyword_leg in page:
             row = rows[pid]
             spans = highlight.match_spans(row["text"], analyzed)
+            window = sentence_window(texts[row["document_id"]], row["char_start"], row["char_end"])
             hits.append(
                 Hit.from_row(
                     row,
@@ -186,6 +189,9 @@ class Searcher:
                     dense=dense_leg,
                     keyword=keyword_leg,
                     more_in_document=more.get(pid, 0),
+                    window_start=window.start,
+                    window_end=window.end,
+                    window_text=window.text,
                 )
             )
         return SearchResult(

@@ -89,6 +89,8 @@ DOCUMENT_COLUMNS = (
 LIST_DOCUMENTS = f"SELECT {DOCUMENT_COLUMNS} FROM documents d ORDER BY d.path, d.id LIMIT ? OFFSET ?"
 GET_DOCUMENT = f"SELECT {DOCUMENT_COLUMNS} FROM documents d WHERE d.id = ?"
 DOCUMENT_TEXT = "SELECT text FROM documents WHERE id = ?"
+# Search hits read their documents' text once per page of hits, for the sentence windows around them.
+DOCUMENT_TEXTS = "SELECT id, text FROM documents WHERE id IN ({ids})"
 # Access control: each document's groups (a JSON list), re-labelled in place when the rules change.
 SELECT_DOCUMENT_LABELS = "SELECT id, path, tags, groups FROM documents"
 SET_DOCUMENT_GROUPS = "UPDATE documents SET groups = ? WHERE id = ?"

@@ -221,6 +221,15 @@ class Store:
         row = self.conn.execute(statement, [document_id, *params]).fetchone()
         return None if row is None else str(row[0])
 
+    def document_texts(self, ids: Iterable[int]) -> dict[int, str]:
+        """The text of several documents in one read, keyed by id: a page of search hits needs each of its
+        documents once (for the sentence windows), not once per hit. Callers pass ids they may already see."""
+        out: dict[int, str] = {}
+        for chunk in _chunks(sorted(set(ids)), 500):
+            for document_id, text in self.conn.execute(sql.DOCUMENT_TEXTS.format(ids=sql.marks(len(chunk))), chunk):
+                out[document_id] = str(text)
+        return out
+
     # -- passages -----------------------------------------------------------------------------------
 
     def document_passages(self, document_id: int, groups: Groups = None) -> list[StoredPassage]:
