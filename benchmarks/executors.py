@@ -17,6 +17,7 @@ weights) encodes `--limit` JSQuAD paragraphs twice through `search.models.execut
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # the benchmarks are scripts: their helper sits beside them
 
 common.setup_environment()
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # the local Ray listens on loopback only
 
 import numpy as np  # noqa: E402
 

@@ -1,7 +1,7 @@
 """`indexer build --executor ray`: the encoding runs as a Ray Data job, the commit stays local (issue #13).
 
-A local Ray runtime starts in this process (2 CPUs, no dashboard, bound to 127.0.0.1 so nothing listens
-beyond loopback) and the tiny model encodes; the Ray build must give the same passages (same ids, same texts)
+A local Ray runtime starts in this process (2 CPUs, no dashboard, its node address 127.0.0.1 so nothing
+listens beyond loopback) and the tiny model encodes; the Ray build must give the same passages (same ids, same texts)
 and the same vectors (cosine >= 0.9999) as a local build of the same folder, stay incremental, and go through
 the same write protocol (one generation per build, SQLite and FAISS agree).
 """
@@ -9,6 +9,7 @@ the same write protocol (one generation per build, SQLite and FAISS agree).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,9 @@ from search.models.executors import LocalExecutor, current_executor, use_executo
 from search.storage.generations import index_status
 from search.storage.store import Store
 
+# Ray replaces a node address of 127.0.0.1 by the machine's reachable one, and its servers then listen on every
+# interface; with "clusters" off (read when ray is imported) the node is 127.0.0.1 and they listen on loopback only.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 ray = pytest.importorskip("ray", reason="the [ray] extra is installed by `make test` in CI (.ci/run)")
 from search.models.ray_executor import RayExecutor  # noqa: E402 - after the extra is known to be there
 
@@ -38,6 +42,7 @@ TEXTS = {
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="error")
+    assert ray.util.get_node_ip_address() == "127.0.0.1"  # what the GCS, raylet and workers bind to
     try:
         yield
     finally:
