@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from indexer import options as opt
-from indexer.commands import build, demo, evaluate, generate, search, serve, status
+from indexer.commands import ask, build, demo, evaluate, quiz, search, serve, status
 from search.errors import SearchError
 from search.settings import SETTINGS, SettingError
 
@@ -28,8 +28,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     serve.NAME: serve.run,
     demo.NAME: demo.run,
     evaluate.NAME: evaluate.run,
-    "ask": generate.run_ask,
-    "quiz": generate.run_quiz,
+    ask.NAME: ask.run,
+    quiz.NAME: quiz.run,
 }
 
 
@@ -44,9 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="indexer", description="Japanese-first semantic search over documents")
     parser.add_argument("--version", action="version", version=f"indexer {package_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (build, status, search, serve, demo, evaluate):
+    for module in (build, status, search, ask, quiz, serve, demo, evaluate):
         module.register(commands)
-    generate.add_parsers(commands, opt.add_index, opt.add_runtime)  # ask, quiz
     return parser
 
 

@@ -11,11 +11,12 @@ and requests into these calls, and errors (SearchError and subclasses) into thei
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search import settings as config
+from search.access.scope import ScopedSearcher, caller_groups
 from search.errors import ModelMismatchError
 from search.ingest.build import BuildOptions, BuildSummary, build_index
 from search.ingest.chunk import ChunkSettings
@@ -42,7 +43,8 @@ class Index:
     in its manifest; naming a different one raises ModelMismatchError unless `reencode=True`, in which case the
     next `build` re-encodes every passage with it. The same holds for the passage settings (`max_length`,
     `chunk_tokens`, `chunk_overlap`): None means "as recorded, else the default". `encoder` passes an already
-    loaded encoder (tests, notebooks); its model must agree with `model`.
+    loaded encoder (tests, notebooks); its model must agree with `model`. `groups` reads the index as a member
+    of those access groups (and `all`) would: every search, answer and quiz sees only their documents.
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class Index:
         chunk_overlap: int | None = None,
         query_cache_size: int = config.QUERY_CACHE_SIZE.default,
         encoder: Encoder | None = None,
+        groups: Sequence[str] | None = None,
     ) -> None:
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
@@ -88,7 +91,8 @@ class Index:
             loaded=encoder,
         )
         self.query_cache_size = query_cache_size
-        self._searcher: Searcher | None = None
+        self.groups = None if groups is None else caller_groups(groups)
+        self._searcher: Searcher | ScopedSearcher | None = None
 
     @property
     def model(self) -> str:
@@ -142,64 +146,79 @@ class Index:
     # -- reading ------------------------------------------------------------------------------------
 
     @property
-    def searcher(self) -> Searcher:
-        """The thread-safe searcher (loaded on first use); it follows new generations without a restart."""
+    def searcher(self) -> Searcher | ScopedSearcher:
+        """The thread-safe searcher (loaded on first use), limited to `groups` when the index was opened with
+        them; it follows new generations without a restart."""
         if self._searcher is None:
             from search.retrieval.searcher import Searcher
 
             loaded = self.encoder.loaded if self.encoder.model == self.manifest.get("model") else None
-            self._searcher = Searcher(
+            searcher = Searcher(
                 self.path,
                 device=self.encoder.device,
                 precision=self.encoder.precision,
                 encoder=loaded,
                 query_cache_size=self.query_cache_size,
             )
+            self._searcher = searcher if self.groups is None else ScopedSearcher(searcher, self.groups)
         return self._searcher
 
     def search(
-        self, query: str, k: int = 10, mode: str = "hybrid", filters: FiltersLike = None, offset: int = 0
+        self,
+        query: str,
+        k: int = 10,
+        mode: str = "hybrid",
+        filters: FiltersLike = None,
+        offset: int = 0,
+        collapse: bool = False,
     ) -> SearchResult:
-        """Ranked passages for `query`; `filters` is a Filters or a dict such as {"path_prefix": "人事/"}."""
+        """Ranked passages for `query`; `filters` is a Filters or a dict such as {"path_prefix": "人事/"};
+        `collapse` keeps the best passage per document."""
         config.check_query(query, k, offset)
-        return self.searcher.search(query, k=k, mode=mode, filters=_filters(filters), offset=offset)
+        return self.searcher.search(query, k=k, mode=mode, filters=_filters(filters), offset=offset, collapse=collapse)
 
     def ask(
         self,
         question: str,
-        k: int = 5,
+        k: int = config.ANSWER_K.default,
         filters: FiltersLike = None,
         extractive: bool = False,
         generation: GenerationSettings | None = None,
+        required_models: frozenset[str] = frozenset(),
     ) -> AnswerResult:
-        """An answer with citations to the exact passages, or a truthful "not answerable"."""
+        """An answer with citations to the exact passages, or a truthful "not answerable". A generation model
+        that is not on the machine falls back to an extractive answer (the response says so), unless it is
+        one of `required_models` (named explicitly by the user), which raises ModelUnavailableError."""
         from search.generation.answer import Answerer
 
-        return Answerer(self.searcher, generation or self._generation()).answer(
-            question, k=k, filters=_filters(filters), extractive=extractive
-        )
+        answerer = Answerer(self.searcher, generation or self._generation(), explicit_models=required_models)
+        return answerer.answer(question, k=k, filters=_filters(filters), extractive=extractive)
 
     def quiz(
         self,
         query: str | None = None,
         document: str | None = None,
-        n: int = 5,
+        n: int = config.QUIZ_N.default,
         multiple_choice: bool = True,
         verify: bool = False,
         filters: FiltersLike = None,
+        mode: str = "auto",
         generation: GenerationSettings | None = None,
+        required_models: frozenset[str] = frozenset(),
     ) -> QuizResult:
-        """Study questions from the passages `query` finds, or from one indexed `document` (its path)."""
+        """Study questions from the passages `query` finds, or from one indexed `document` (its path).
+        `mode`: generated (the question-generation model), cloze (fill-in-the-blank, no model), or auto
+        (generated when the model is on this machine, else cloze)."""
         from search.generation.quiz import QuizGenerator
 
         if (query is None) == (document is None):
             raise config.SettingError("quiz: give exactly one of query or document")
-        generator = QuizGenerator(self.searcher, generation or self._generation())
+        generator = QuizGenerator(self.searcher, generation or self._generation(), explicit_models=required_models)
         if query is not None:
             return generator.from_query(
-                query, n=n, multiple_choice=multiple_choice, verify=verify, filters=_filters(filters)
+                query, n=n, multiple_choice=multiple_choice, verify=verify, filters=_filters(filters), mode=mode
             )
-        return generator.from_document(document or "", n=n, multiple_choice=multiple_choice, verify=verify)
+        return generator.from_document(document or "", n=n, multiple_choice=multiple_choice, verify=verify, mode=mode)
 
     def status(self) -> dict[str, Any]:
         """Counts, model, generation and whether SQLite and FAISS agree (read-only); `groups`: documents per

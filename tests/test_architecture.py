@@ -2,7 +2,8 @@
 
 - nothing under search/ imports indexer/ or api/: the core library stands alone;
 - indexer/ imports api/ only in its `serve` command module;
-- no import cycles between modules, lazy (function-level) imports included;
+- no import cycles between modules, lazy (function-level) and type-only imports included;
+- inside search/, a folder imports only the folders listed before it in ARCHITECTURE.md;
 - every package folder has its paragraph in ARCHITECTURE.md.
 """
 
@@ -70,6 +71,26 @@ def test_the_command_line_imports_the_api_only_to_serve_it() -> None:
         if d.split(".")[0] == "api" and m != "indexer.commands.serve"
     )
     assert offenders == []
+
+
+LAYERS = ("text", "models", "storage", "retrieval", "access", "ingest", "generation", "evaluation")
+
+
+def test_core_folders_import_only_the_folders_before_them() -> None:
+    """The order ARCHITECTURE.md lists search/'s folders in: data flows one way through them."""
+    offenders = []
+    for module, deps in GRAPH.items():
+        parts = module.split(".")
+        if parts[0] != "search" or len(parts) < 3 or parts[1] not in LAYERS:
+            continue
+        for dep in deps:
+            layer = dep.split(".")[1] if dep.startswith("search.") else None
+            if layer in LAYERS and LAYERS.index(layer) > LAYERS.index(parts[1]):
+                offenders.append(f"{module} -> {dep}")
+    assert offenders == []
+    listed = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    positions = [listed.index(f"- `search/{layer}/`") for layer in LAYERS]
+    assert positions == sorted(positions), "ARCHITECTURE.md lists the folders in the order enforced here"
 
 
 def test_no_import_cycles() -> None:

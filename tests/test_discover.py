@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from search.errors import SearchError
-from search.ingest.discover import Discovery, FoundFile, discover_files, path_matches
+from search.ingest.discover import Discovery, FoundFile, discover_files
+from search.text.paths import path_matches
 
 
 def touch(root: Path, rel: str, content: str = "本文") -> Path:

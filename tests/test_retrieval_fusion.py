@@ -9,6 +9,7 @@ from tiny_index import build
 
 from search.models.encoder import Encoder
 from search.retrieval import fusion
+from search.retrieval.results import LegWeights
 from search.retrieval.searcher import Searcher
 
 
@@ -33,7 +34,7 @@ def test_a_decisive_keyword_match_damps_the_dense_leg() -> None:
 def test_hybrid_scores_are_weighted_normalized_leg_scores() -> None:
     dense = [(1, 0.9), (2, 0.5), (3, 0.4)]
     lexical = [(2, 8.0), (4, 2.0)]
-    weights = fusion.LegWeights(dense=0.5, keyword=1.0, keyword_confidence=0.75, model_knows_language=True)
+    weights = LegWeights(dense=0.5, keyword=1.0, keyword_confidence=0.75, model_knows_language=True)
     scores = {pid: score for pid, score, _, _ in fusion.fuse("hybrid", dense, lexical, weights)}
     assert scores == pytest.approx({1: 0.5, 2: 0.5 * 0.2 + 1.0, 3: 0.0, 4: 0.0})
 

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from indexer import generation_options as gen
 from indexer import options as opt
-from indexer.commands import generate
 from search import settings as config
 from search.errors import SearchError
 
@@ -63,10 +63,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         config.QUERY_CACHE_SIZE,
     ):
         opt.add_setting(parser, setting)
-    generate.add_model_flags(parser, qg=True)  # generation models load on the first request using them
-    # generate.settings_from_args reads these two (as `ask` and `quiz` define them): without them serve failed at start.
-    for setting in (config.MAX_NEW_TOKENS, config.MAX_TIME):
-        opt.add_setting(parser, setting)
+    gen.add_model_flags(parser, qg=True)  # generation models load on the first request using them
+    gen.add_limits(parser)
     opt.add_setting(parser, config.WORKERS, default=config.WORKERS.default)
     parser.add_argument(
         "--log-level",
@@ -133,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
             )
             return opt.EXIT_ERROR
         print(f"warning: serving on {args.host} without an API key (--insecure)", file=sys.stderr)
-    generation = generate.settings_from_args(args)  # bad generation settings fail here, before loading
+    generation = gen.settings_from_args(args)  # bad generation settings fail here, before loading
+    gen.required_models(args, tuple(gen.MODEL_SETTINGS))  # a model flag that is not here: exit 2 now
     check_workers(settings.index_dir, args.workers)
     sock = bind(args.host, args.port)
     try:
@@ -191,7 +190,7 @@ def _serve_workers(args: argparse.Namespace, settings: ApiSettings, sock: socket
 
 def worker_app(args: argparse.Namespace) -> Any:
     """The app of one worker process (see _serve_workers)."""
-    return _make_app(args, api_settings(args), generate.settings_from_args(args))
+    return _make_app(args, api_settings(args), gen.settings_from_args(args))
 
 
 def _serve(args: argparse.Namespace, settings: ApiSettings, generation: GenerationSettings, sock: socket.socket) -> int:

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from search.errors import SearchError
-from search.ingest.discover import path_matches
 from search.storage.schema import ALL_GROUP
 from search.storage.store import Store
+from search.text.paths import path_matches
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -9,8 +9,6 @@ folder we may not read), so nothing disappears from a build without a trace.
 from __future__ import annotations
 
 import errno
-import fnmatch
-import itertools
 import os
 import stat
 from collections.abc import Sequence
@@ -19,6 +17,7 @@ from pathlib import Path
 
 from search.errors import SearchError
 from search.ingest.extract import SUPPORTED_FORMATS
+from search.text.paths import path_matches
 
 NOT_FOLLOWED = "symbolic link (not followed)"
 ALREADY_INCLUDED = "symbolic link to something already included (not followed)"
@@ -64,20 +63,6 @@ def discover_files(
     return walker.result
 
 
-def path_matches(patterns: Sequence[str], rel: str) -> bool:
-    """fnmatch on the relative path (so `*` also crosses folders and `*.md` matches at any depth), where
-    `**/` may also match zero folders, and a pattern naming a folder (`archive`, `archive/`,
-    `archive/**`) matches everything inside it.
-    """
-    candidates = [rel, *_folder_prefixes(rel)]
-    return any(
-        fnmatch.fnmatchcase(candidate, variant)
-        for pattern in patterns
-        for variant in _pattern_variants(_clean_pattern(pattern))
-        for candidate in candidates
-    )
-
-
 def check_root(root: Path) -> Path:
     """Fail before anything is created or locked when the documents folder is mistyped."""
     if not root.exists():
@@ -85,32 +70,6 @@ def check_root(root: Path) -> Path:
     if not root.is_dir():
         raise SearchError(f"Not a folder: {root}")
     return root.absolute()
-
-
-def _folder_prefixes(rel: str) -> list[str]:
-    """`a/b/c.md` -> `a`, `a/`, `a/b`, `a/b/`: a folder pattern then covers the folder's files."""
-    parts = rel.split("/")[:-1]
-    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    return [variant for prefix in prefixes for variant in (prefix, prefix + "/")]
-
-
-def _clean_pattern(pattern: str) -> str:
-    pattern = pattern.strip().replace("\\", "/")
-    while pattern.startswith("./"):
-        pattern = pattern[2:]
-    return pattern
-
-
-def _pattern_variants(pattern: str) -> list[str]:
-    """Every way of letting each `**/` match zero folders (fnmatch alone needs at least one)."""
-    pieces = pattern.split("**/")
-    variants = []
-    for keep in itertools.product((True, False), repeat=len(pieces) - 1):
-        joined = pieces[0]
-        for piece, kept in zip(pieces[1:], keep, strict=True):
-            joined += ("**/" if kept else "") + piece
-        variants.append(joined)
-    return variants
 
 
 class _Walker:

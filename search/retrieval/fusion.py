@@ -19,9 +19,8 @@ quality".
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from search.retrieval.results import LegResult
+from search.retrieval.results import LegResult, LegWeights
 
 DENSE_WEIGHT = 1.0
 """The dense leg's weight, before damping, when the model was trained on the query's language."""
@@ -37,24 +36,6 @@ quality"); another model has its own scale and may need its own floor."""
 
 Ranked = list[tuple[int, float, LegResult | None, LegResult | None]]
 Leg = Sequence[tuple[int, float]]
-
-
-@dataclass(frozen=True)
-class LegWeights:
-    """How much each leg counted for one query, and why (the search result reports both)."""
-
-    dense: float
-    keyword: float
-    keyword_confidence: float
-    model_knows_language: bool
-
-    def as_dict(self) -> dict[str, float | bool]:
-        return {
-            "dense": round(self.dense, 4),
-            "keyword": round(self.keyword, 4),
-            "keyword_confidence": round(self.keyword_confidence, 4),
-            "model_knows_language": self.model_knows_language,
-        }
 
 
 def keyword_confidence(lexical: Leg) -> float:

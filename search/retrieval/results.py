@@ -6,8 +6,25 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from search.retrieval.fusion import LegWeights
     from search.text.analysis import AnalyzedQuery
+
+
+@dataclass(frozen=True)
+class LegWeights:
+    """How much each leg counted for one query, and why (the search result reports both)."""
+
+    dense: float
+    keyword: float
+    keyword_confidence: float
+    model_knows_language: bool
+
+    def as_dict(self) -> dict[str, float | bool]:
+        return {
+            "dense": round(self.dense, 4),
+            "keyword": round(self.keyword, 4),
+            "keyword_confidence": round(self.keyword_confidence, 4),
+            "model_knows_language": self.model_knows_language,
+        }
 
 
 @dataclass

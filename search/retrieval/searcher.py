@@ -244,8 +244,8 @@ class Searcher:
         where = () if filters.is_empty() else filters.sql()
         scores: dict[int, float] = {}
         for expression, weight in (
-            (keyword.match_expression(query), 1.0),
-            (keyword.expansion_expression(query), keyword.EXPANSION_WEIGHT),
+            (keyword.match_expression(query.bigrams, query.terms), 1.0),
+            (keyword.expansion_expression([(e.bigrams, e.lemmas) for e in query.expansions]), keyword.EXPANSION_WEIGHT),
         ):
             if expression is None or weight <= 0:
                 continue

@@ -14,27 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from search.text import keyword, morphology
 from search.text.language import Language, is_japanese
-
-if TYPE_CHECKING:
-    from search.text.synonyms import Thesaurus
-
-
-@dataclass(frozen=True)
-class Expansion:
-    """A synonym added to the query: `term` was not typed, `source` was (both normalized)."""
-
-    term: str
-    source: str
-    origin: str  # "user" (the index's synonyms.txt) or "sudachi" (the bundled dictionary)
-    lemmas: tuple[str, ...]
-    bigrams: tuple[str, ...]
-
-    def as_dict(self) -> dict[str, str]:
-        return {"term": self.term, "source": self.source, "origin": self.origin}
+from search.text.synonyms import Expansion, Thesaurus
 
 
 @dataclass(frozen=True)
@@ -120,10 +103,3 @@ def analyze(text: str, thesaurus: Thesaurus | None = None) -> AnalyzedQuery:
         expansions=expansions,
         content_fallback=fallback,
     )
-
-
-def expansion_terms(term: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(lemmas, bigrams) to search for a synonym: analysed like a query, so 有給休暇 is 有給 + 休暇."""
-    words = morphology.words(term)
-    lemmas = tuple(w.lemma for w in words if w.content) or tuple(w.lemma for w in words)
-    return lemmas, _distinct(keyword.tokens(term))

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from search.text import morphology
-
-if TYPE_CHECKING:
-    from search.text.analysis import AnalyzedQuery
 
 # Kanji (incl. extension A and compatibility), hiragana, katakana (incl. phonetic extensions), the
 # iteration marks 々〆ヵヶ and the long-vowel mark.
@@ -98,21 +95,21 @@ def _either(*parts: str | None) -> str | None:
     return " OR ".join(kept) if kept else None
 
 
-def match_expression(query: AnalyzedQuery) -> str | None:
+def match_expression(bigrams: Sequence[str], terms: Sequence[str]) -> str | None:
     """The FTS5 MATCH expression for the words the user typed; it can never be read as query syntax (every
     token is a quoted string). Bigrams search the bigram columns and lemmas the lemma columns, all ORed: BM25
     then ranks passages that share more (and rarer) words higher, as a search engine user expects."""
     return _either(
-        _columns(_BIGRAM_COLUMNS, [_bigram_term(t) for t in query.bigrams]),
-        _columns(_WORD_COLUMNS, [_quote(t) for t in query.terms]),
+        _columns(_BIGRAM_COLUMNS, [_bigram_term(t) for t in bigrams]),
+        _columns(_WORD_COLUMNS, [_quote(t) for t in terms]),
     )
 
 
-def expansion_expression(query: AnalyzedQuery) -> str | None:
+def expansion_expression(phrases: Sequence[tuple[Sequence[str], Sequence[str]]]) -> str | None:
     """The MATCH expression for the query's synonyms: each synonym as a phrase (有給休暇 must appear as such,
-    not as 有給 somewhere and 休暇 elsewhere), by lemmas and by bigrams."""
-    bigram_phrases = [_quote(" ".join(e.bigrams)) for e in query.expansions if e.bigrams]
-    word_phrases = [_quote(" ".join(e.lemmas)) for e in query.expansions if e.lemmas]
+    not as 有給 somewhere and 休暇 elsewhere), by lemmas and by bigrams. `phrases`: (bigrams, lemmas) each."""
+    bigram_phrases = [_quote(" ".join(bigrams)) for bigrams, _ in phrases if bigrams]
+    word_phrases = [_quote(" ".join(lemmas)) for _, lemmas in phrases if lemmas]
     return _either(
         _columns(_BIGRAM_COLUMNS, list(dict.fromkeys(bigram_phrases))),
         _columns(_WORD_COLUMNS, list(dict.fromkeys(word_phrases))),

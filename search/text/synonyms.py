@@ -21,8 +21,29 @@ from functools import lru_cache
 from pathlib import Path
 
 from search.errors import SearchError
-from search.text import morphology
-from search.text.analysis import Expansion, expansion_terms
+from search.text import keyword, morphology
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """A synonym added to the query: `term` was not typed, `source` was (both normalized)."""
+
+    term: str
+    source: str
+    origin: str  # "user" (the index's synonyms.txt) or "sudachi" (the bundled dictionary)
+    lemmas: tuple[str, ...]
+    bigrams: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, str]:
+        return {"term": self.term, "source": self.source, "origin": self.origin}
+
+
+def expansion_terms(term: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(lemmas, bigrams) to search for a synonym: analysed like a query, so 有給休暇 is 有給 + 休暇."""
+    words = morphology.words(term)
+    lemmas = tuple(w.lemma for w in words if w.content) or tuple(w.lemma for w in words)
+    return lemmas, tuple(dict.fromkeys(keyword.tokens(term)))
+
 
 BUNDLED_SYNONYMS = Path(__file__).parent / "data" / "sudachi_synonyms.txt"
 INDEX_SYNONYMS_NAME = "synonyms.txt"
