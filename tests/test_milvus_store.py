@@ -171,3 +171,13 @@ def test_rows_a_killed_build_left_are_invisible_and_the_next_build_removes_them(
     status = index_status(index)
     assert status["consistent"], status["consistency"]
     assert 10_000 not in milvus_ids(index, tmp_path, first.generation + 1)
+
+
+def test_milvus_flags_without_the_milvus_store_are_refused(
+    docs: Path, tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index = tmp_path / "index"
+    args = ["build", str(docs), "--index", str(index), "--model", str(tiny_model_dir)]
+    assert main([*args, "--milvus-uri", str(tmp_path / "x.db")]) == 2
+    assert "vector_store milvus" in capsys.readouterr().err
+    assert not (tmp_path / "x.db").exists()
