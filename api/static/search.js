@@ -1,7 +1,7 @@
 /* The search tab: the query with its filters and mode, ranked hits with highlighted snippets, and paging. */
 
 import { loadCatalog } from "./catalog.js";
-import { $, appendSnippet, el, pathLine, setStatus } from "./dom.js";
+import { $, appendMarked, appendSnippet, el, pathLine, setStatus } from "./dom.js";
 import { hideError, showError } from "./errors.js";
 import { currentFilters, currentFiltersQuietly } from "./filters.js";
 import { api } from "./http.js";
@@ -89,6 +89,27 @@ function formatScore(score) {
   return Number(score).toPrecision(3);
 }
 
+/**
+ * The hit as people read it: its sentence-complete window (the passage grown to whole sentences), the passage
+ * itself set off from the context around it and its matched terms marked. `highlights` are offsets into the
+ * passage's text, so they apply to the passage's slice of the window, which starts at start - window_start.
+ */
+function hitWindow(hit) {
+  const line = el("p", { class: "snippet" });
+  if (!hit.window_text) return appendSnippet(line, hit.snippet || hit.text.slice(0, 160));
+  const from = hit.start - hit.window_start;
+  const to = hit.end - hit.window_start;
+  const before = hit.window_text.slice(0, from);
+  const after = hit.window_text.slice(to);
+  return el(
+    "p",
+    { class: "snippet window" },
+    before ? el("span", { class: "context" }, before) : null,
+    appendMarked(el("span", { class: "hit-passage" }), hit.window_text.slice(from, to), hit.highlights),
+    after ? el("span", { class: "context" }, after) : null,
+  );
+}
+
 function renderHit(hit, rank) {
   const legs = [];
   if (hit.dense) legs.push(`意味 ${hit.dense.rank}位`);
@@ -100,7 +121,7 @@ function renderHit(hit, rank) {
     { class: "hit", "data-passage-id": hit.passage_id, "data-path": hit.path },
     el("h3", {}, el("button", { type: "button", class: "link hit-title", onclick: open }, hit.title || hit.path)),
     pathLine(hit.path, hit.heading ? el("span", {}, el("span", { class: "sep" }, "›"), hit.heading) : null),
-    appendSnippet(el("p", { class: "snippet" }), hit.snippet || hit.text.slice(0, 160)),
+    hitWindow(hit),
     el(
       "p",
       { class: "meta" },

@@ -1,6 +1,7 @@
 /*
  * The document viewer: a dialog with one passage in its document, marked, and a few neighbours around it
- * (more on request), opened from search hits, citations and quiz questions.
+ * (more on request), shown as continuous text with the passage boundaries marked, opened from search hits,
+ * citations and quiz questions.
  */
 
 import { $, appendMarked, el, pathLine } from "./dom.js";
@@ -46,22 +47,40 @@ export async function openPassage(passageId, marks) {
   }
 }
 
+/**
+ * The shown passages as one text: each character of the document once, although consecutive passages overlap.
+ * The opened passage is shown whole, so the passages before it stop where it starts and the ones after it
+ * start where it ends; each element holds only the characters no earlier one shows, and its edge marks a
+ * passage boundary. Each passage's text is exactly the document text at its offsets, so the slices join up.
+ */
 function renderViewer() {
+  const opened = viewer.passages[viewer.index];
   const items = [];
   let heading = viewer.from > 0 ? viewer.passages[viewer.from - 1].heading : "";
+  let cursor = null; // document offset up to which the page shows the text
   for (let i = viewer.from; i < viewer.to; i++) {
     const passage = viewer.passages[i];
     const current = i === viewer.index;
+    const start = current || cursor === null ? passage.start : Math.max(cursor, passage.start);
+    const end = i < viewer.index ? Math.min(passage.end, opened.start) : passage.end;
+    if (start >= end) continue; // all of it is already shown by its neighbours
     const item = el("li", {
       class: current ? "doc-passage current" : "doc-passage",
       "aria-current": current ? "true" : null,
       "data-passage-id": passage.id,
+      "data-start": start,
+      "data-end": end,
     });
-    if (passage.heading && passage.heading !== heading) item.append(el("p", { class: "heading" }, passage.heading));
+    const newHeading = passage.heading && passage.heading !== heading;
+    if (newHeading) item.append(el("span", { class: "heading" }, passage.heading));
+    // Between passages lies text no passage holds (the line breaks and spaces around sentences): a line break.
+    else if (cursor !== null && start > cursor) item.append(el("span", { class: "gap" }, "\n"));
     heading = passage.heading;
-    const spans = current ? viewer.marks.map(([s, e]) => [s - passage.start, e - passage.start]) : [];
-    item.append(appendMarked(el("p", {}), passage.text, spans));
+    const spans = viewer.marks.map(([s, e]) => [s - start, e - start]);
+    const text = passage.text.slice(start - passage.start, end - passage.start);
+    item.append(appendMarked(el("span", { class: "doc-text" }), text, spans));
     items.push(item);
+    cursor = end;
   }
   $("viewer-passages").replaceChildren(...items);
   $("viewer-before").hidden = viewer.from === 0;
