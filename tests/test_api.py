@@ -46,6 +46,9 @@ HIT_KEYS = {
     "dense",
     "keyword",
     "more_in_document",
+    "window_start",
+    "window_end",
+    "window_text",
 }
 MODES = ("hybrid", "dense", "keyword")
 

@@ -54,6 +54,7 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "50"))
 MISSING_MODEL = "/nonexistent/fuzz-missing-qa-model"
 # A schema-valid request may still be one the server cannot serve: an id or a document that does not exist
 # (404/400), or text the tiny model's vocabulary cannot read (400). All documented; anything else is a lie.
+NEGATIVE_STATUSES = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
 POSITIVE_STATUSES = ["2xx", "400", "404"]
 TRACEBACK_MARKERS = ("Traceback (most recent call last)", 'File "')
 SLOW_OPERATIONS = {("POST", "/quiz")}
@@ -115,7 +116,13 @@ def fuzz_target(
     )
     configure_generation(app, generation, queue_timeout_s=5)
     config = SchemathesisConfig.from_dict(
-        {"checks": {"positive_data_acceptance": {"expected-statuses": POSITIVE_STATUSES}}}
+        {
+            "checks": {
+                "positive_data_acceptance": {"expected-statuses": POSITIVE_STATUSES},
+                # An invalid body can also be too large: 413 rejects it as surely as a 422 (never a 5xx).
+                "negative_data_rejection": {"expected-statuses": NEGATIVE_STATUSES},
+            }
+        }
     )
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config, headers=AUTH)
     server_paths = {
