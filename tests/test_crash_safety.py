@@ -604,3 +604,51 @@ def test_sigkill_of_a_milvus_backed_build_leaves_a_searchable_index_the_next_bui
             assert killed.contents() == before.contents(), f"{context}: a mixture of two states"
             assert after.generation == (1 if before == NO_INDEX else before.generation + 1), context
     assert kills >= len(MILVUS_POINTS) + 1, f"only {kills} kills landed"
+
+
+@pytest.mark.slow
+def test_sigkill_of_a_ray_build_leaves_the_previous_or_the_next_generation(
+    tmp_path: Path, tiny_model_dir: Path, tiny_encoder: Encoder, launcher: Launcher, capsys
+) -> None:
+    """A build whose passages a Ray Data job encodes (issue #13) commits through the same protocol: killed after
+    the job (nothing written), with the next generation's FAISS file in place, or after the commit, it leaves
+    the previous or the next state whole and consistent, and a local build then holds exactly the corpus."""
+    pytest.importorskip("ray", reason="the [ray] extra is installed by `make test` in CI (.ci/run)")
+    rng = random.Random(SEED)
+    corpus = Corpus(tmp_path / "docs", rng)
+    corpus.seed()
+    index = tmp_path / "index"
+    local_argv = ["build", str(corpus.root), "--index", str(index), "--model", str(tiny_model_dir),
+                  "--device", "cpu", "--precision", "fp32", "--json", *CHUNK_ARGS]  # fmt: skip
+    ray_argv = [*local_argv, "--executor", "ray"]
+    ray_env = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # its local runtime listens on loopback only
+    expected = Expected(tiny_encoder)
+    assert launcher.wait(launcher.start(ray_argv, tmp_path / "ray-first.log", ray_env), timeout=300) == 0
+    for trial, point in enumerate(("encoded", "faiss-saved", "committed")):
+        corpus.mutate()
+        context = f"ray trial {trial} (kill at {point}; seed {SEED})"
+        before = read_state(index)
+        log = tmp_path / f"ray-build-{trial}.log"
+        pid = launcher.start(ray_argv, log, {**ray_env, PAUSE_AT_ENV: point, PAUSE_SECONDS_ENV: "120"})
+        finished: list[int] = []
+
+        def alive(pid: int = pid, finished: list[int] = finished) -> bool:
+            code = launcher.poll(pid)
+            if code is not None:
+                finished.append(code)
+            return code is None
+
+        try:
+            assert wait_for_marker(log, point, alive, timeout=300), f"{context}:\n{log.read_text()}"
+        finally:
+            if not finished:
+                os.kill(pid, signal.SIGKILL)
+        assert (finished[0] if finished else launcher.wait(pid)) == -signal.SIGKILL, context
+        killed = read_state(index)
+        assert killed.contents() in (before.contents(), expected.of(corpus)), f"{context}: a mixture"
+        status_code, out, err = cli(capsys, "status", "--index", str(index), "--json")
+        status = json.loads(out)
+        assert status_code == 0 and status["consistent"] and status["generation"] == killed.generation, err
+        recovery_log = tmp_path / f"ray-recovery-{trial}.log"
+        assert launcher.wait(launcher.start(local_argv, recovery_log)) == 0, recovery_log.read_text()
+        assert read_state(index).contents() == expected.of(corpus), f"{context}: the index does not hold the corpus"
