@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -81,9 +82,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+SETTING_NAMED = re.compile(r"\(setting `(\w+)`\)")
+
+
+def in_command_line_words(message: str) -> str:
+    """The core names settings (`(setting `qg_model`)`); here they are the options a user types."""
+
+    def option(match: re.Match[str]) -> str:
+        setting = SETTINGS.get(match.group(1))
+        if setting is None:
+            return match.group(0)
+        return f"(option {setting.flag}" + (f" or ${setting.env})" if setting.env else ")")
+
+    return SETTING_NAMED.sub(option, message)
+
+
 def report_error(args: argparse.Namespace, exc: SearchError) -> None:
     """The core's message, with a setting's name translated to this command line's option."""
-    message = str(exc)
+    message = in_command_line_words(str(exc))
     if isinstance(exc, SettingError) and exc.setting in SETTINGS:
         flag = "-k" if exc.setting == "k" else SETTINGS[exc.setting].flag
         message = f"{flag}: {message}"

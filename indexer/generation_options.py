@@ -57,7 +57,7 @@ def required_models(args: argparse.Namespace, names: tuple[str, ...]) -> frozens
             continue
         if not model_available(model):
             raise ModelUnavailableError(
-                model, "it is neither a local model directory nor in the Hugging Face cache", MODEL_SETTINGS[name].flag
+                model, "it is neither a local model directory nor in the Hugging Face cache", name
             )
         given.add(model)
     return frozenset(given)

@@ -10,11 +10,14 @@ class SearchError(Exception):
 class ModelUnavailableError(SearchError):
     """A model (hub id or local directory) could not be loaded."""
 
-    def __init__(self, model: str, reason: str, flag: str = "--model") -> None:
+    def __init__(self, model: str, reason: str, setting: str = "model") -> None:
         self.model = model
         self.reason = reason
-        self.flag = flag  # the option that names this model (--model, --qa-model-ja, --qg-model, ...)
-        ways = [f"pass a local directory with the model files (config.json, weights, tokenizer): {flag} DIR"]
+        self.setting = setting  # the setting that names this model (search.settings: model, qa_model_ja, ...)
+        ways = [
+            "give a local directory with the model files (config.json, weights, tokenizer) as the "
+            f"{ROLES.get(setting, setting)} (setting `{setting}`)"
+        ]
         if not _looks_like_path(model):  # a hub id: downloading it elsewhere is the other way
             ways.append(
                 f"on a machine with internet access run `huggingface-cli download {model}` and copy the\n"
@@ -25,6 +28,15 @@ class ModelUnavailableError(SearchError):
             + ("Provide it in one of these ways:\n" if len(ways) > 1 else "Provide it:\n")
             + "\n".join(f"  - {way}" for way in ways)
         )
+
+
+# What each model setting is for, as errors name it (the settings themselves are in search/settings.py).
+ROLES = {
+    "model": "embedding model",
+    "qa_model_ja": "Japanese QA model",
+    "qa_model_en": "English QA model",
+    "qg_model": "question generation model",
+}
 
 
 def _looks_like_path(model: str) -> bool:

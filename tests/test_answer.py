@@ -202,13 +202,13 @@ def test_english_question_gets_an_english_fallback_note(searcher: Searcher) -> N
 
 def test_a_model_named_explicitly_is_not_replaced(searcher: Searcher) -> None:
     answerer = Answerer(searcher, settings(), explicit_models=frozenset({MISSING}))
-    with pytest.raises(ModelUnavailableError, match="--qa-model-ja DIR"):
+    with pytest.raises(ModelUnavailableError, match="setting `qa_model_ja`"):
         answerer.answer("有給休暇は何日付与されますか", k=3)
 
 
 def test_missing_model_error_names_the_option_that_sets_it() -> None:
-    model = Seq2SeqModel(MISSING, device="cpu", precision="fp32", flag="--qa-model-ja")
-    with pytest.raises(ModelUnavailableError, match="--qa-model-ja DIR"):
+    model = Seq2SeqModel(MISSING, device="cpu", precision="fp32", setting="qa_model_ja")
+    with pytest.raises(ModelUnavailableError, match="setting `qa_model_ja`"):
         model.load()
 
 

@@ -80,7 +80,7 @@ def test_unavailable_hub_model_fails_fast_with_instructions(monkeypatch: pytest.
     with pytest.raises(ModelUnavailableError) as info:
         Encoder("example-org/no-such-model", device="cpu")
     message = str(info.value)
-    assert "example-org/no-such-model" in message and "--model" in message and "HF_HUB_OFFLINE" in message
+    assert "example-org/no-such-model" in message and "setting `model`" in message and "HF_HUB_OFFLINE" in message
     assert lookups == [], "offline, no host name may be looked up"
 
 

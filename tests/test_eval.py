@@ -156,7 +156,7 @@ def test_an_index_folder_not_made_by_eval_is_refused(tiny_model_dir: Path, tmp_p
     index.mkdir()
     (index / "index.sqlite").write_bytes(b"")  # e.g. someone's real index: eval must not rebuild it
     code, _, err = run_eval(capsys, "--model", str(tiny_model_dir), "--index", str(index))
-    assert code == 2 and "not made by `indexer eval`" in err
+    assert code == 2 and "not made by an evaluation" in err
     assert [p.name for p in index.iterdir()] == ["index.sqlite"]
 
 

@@ -62,7 +62,7 @@ def test_an_unreachable_hub_is_not_tried(
     assert loader.calls == [{"local_files_only": True}], "only the cache is read: no download with retries"
     message = str(info.value)
     assert MODEL in message and "could not be reached" in message and f"127.0.0.1:{closed_port}" in message
-    assert "--model" in message
+    assert "embedding model (setting `model`)" in message
 
 
 def test_a_reachable_hub_is_used_for_a_model_not_in_the_cache(

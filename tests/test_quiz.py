@@ -284,10 +284,10 @@ def test_verification_without_its_configured_model_leaves_questions_unchecked_an
 def test_missing_qg_model_and_unknown_document_are_clear_errors(searcher: Searcher, tiny_seq2seq_dir: Path) -> None:
     # A model named explicitly (a command-line flag), or generation asked for by name, is not replaced.
     explicit = QuizGenerator(searcher, generation_settings(MISSING), explicit_models=frozenset({MISSING}))
-    with pytest.raises(ModelUnavailableError, match="--qg-model DIR") as caught:
+    with pytest.raises(ModelUnavailableError, match="setting `qg_model`") as caught:
         explicit.from_query("有給休暇", n=2)
     assert caught.value.model == MISSING
-    with pytest.raises(ModelUnavailableError, match="--qg-model DIR"):
+    with pytest.raises(ModelUnavailableError, match="setting `qg_model`"):
         QuizGenerator(searcher, generation_settings(MISSING)).from_query("有給休暇", n=2, mode="generated")
     with pytest.raises(SearchError, match="quiz mode must be one of auto, generated, cloze"):
         QuizGenerator(searcher, generation_settings(MISSING)).from_query("有給休暇", n=2, mode="fancy")

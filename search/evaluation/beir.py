@@ -156,7 +156,8 @@ def claim_index_dir(index_dir: Path) -> Path:
     taken = index_dir.exists() and (not index_dir.is_dir() or any(index_dir.iterdir()))
     if taken and not marker.is_file():
         raise SearchError(
-            f"--index {index_dir} is not empty and was not made by `indexer eval`: give a new or empty folder"
+            f"the evaluation index folder {index_dir} is not empty and was not made by an evaluation: "
+            "give a new or empty folder"
         )
     index_dir.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"made_by": "indexer eval"}) + "\n", encoding="utf-8")
@@ -199,7 +200,7 @@ def evaluate_dataset(
     if unknown or not modes:
         raise SearchError(f"Unknown evaluation mode {unknown}: use any of {', '.join(MODES)}")
     if limit is not None and limit < 1:
-        raise SearchError(f"--limit must be at least 1, got {limit}")
+        raise SearchError(f"limit must be at least 1, got {limit}")
     dataset = load_beir(dataset_dir, limit)
     chunk = chunk or ChunkSettings()
     spec = EncoderSpec(model, max_length=max_length, device=device, precision=precision, batch_size=batch_size)

@@ -210,14 +210,14 @@ class Answerer:
     def _generation_input(self, prepared: _Prepared, model_id: str) -> tuple[Seq2SeqModel, str]:
         """Load the model (ModelUnavailableError if it cannot be), check it can read the text, build the
         input within max_input_tokens (the question is kept whole, the context is cut)."""
-        flag = "--qa-model-ja" if prepared.route == "ja" else "--qa-model-en"
-        model = self.pool.get(model_id, flag)
+        setting = "qa_model_ja" if prepared.route == "ja" else "qa_model_en"
+        model = self.pool.get(model_id, setting)
         model.load()
         texts = [h.text for h in self._context_hits(prepared.hits, prepared.scored)]
         suggestion = (
-            f"{DEFAULT_QA_MODEL_JA} (--qa-model-ja / INDEXER_QA_MODEL_JA)"
+            f"{DEFAULT_QA_MODEL_JA} (setting `qa_model_ja`)"
             if prepared.route == "ja"
-            else f"{DEFAULT_QA_MODEL_EN} (--qa-model-en / INDEXER_QA_MODEL_EN)"
+            else f"{DEFAULT_QA_MODEL_EN} (setting `qa_model_en`)"
         )
         model.check_readable([prepared.question, *texts], suggestion)
         if prepared.route == "ja":

@@ -249,7 +249,7 @@ class QuizGenerator:
         """None when the QG model loads; else the plain reason quizzes are cloze (the detail is logged). A
         model named explicitly raises instead."""
         try:
-            self.pool.get(self.settings.qg_model, "--qg-model").load()
+            self.pool.get(self.settings.qg_model, "qg_model").load()
         except ModelUnavailableError as exc:
             if exc.model in self.explicit_models:
                 raise
@@ -278,9 +278,9 @@ class QuizGenerator:
         return question
 
     def _generate_questions(self, items: list[_Item], skipped: Counter[str]) -> list[tuple[_Item, str]]:
-        model = self.pool.get(self.settings.qg_model, "--qg-model")
+        model = self.pool.get(self.settings.qg_model, "qg_model")
         model.load()  # ModelUnavailableError names the QG model
-        suggestion = f"{DEFAULT_QG_MODEL} (--qg-model / INDEXER_QG_MODEL)"
+        suggestion = f"{DEFAULT_QG_MODEL} (setting `qg_model`)"
         readable: dict[int, bool] = {}
         last_error: UnreadableInputError | None = None
         inputs: list[tuple[_Item, str]] = []
@@ -335,7 +335,7 @@ class QuizGenerator:
             passage = self._passage_text(question)
             language = detect_language(question.question, passage)
             model_id = self.settings.qa_model_ja if language == "ja" else self.settings.qa_model_en
-            model = self.pool.get(model_id, "--qa-model-ja" if language == "ja" else "--qa-model-en")
+            model = self.pool.get(model_id, "qa_model_ja" if language == "ja" else "qa_model_en")
             try:
                 model.load()
             except ModelUnavailableError as exc:

@@ -54,7 +54,7 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise SearchError("--device cuda was given but no CUDA GPU is available; use --device auto or cpu")
+        raise SearchError("device cuda was asked for but no CUDA GPU is available; set the device to auto or cpu")
     if device not in {"cpu", "cuda"} and not device.startswith("cuda:"):
         raise SearchError(f"Unknown device '{device}': use auto, cpu or cuda")
     return torch.device(device)
@@ -163,7 +163,7 @@ class Encoder:
                         self._forward = backends.make_forward(model, choice.backend)
                     except ValueError as exc:
                         raise SearchError(
-                            f"encoder backend {choice.backend}: {exc}; use --precision fp32 or bf16"
+                            f"encoder backend {choice.backend}: {exc}; set the precision to fp32 or bf16"
                         ) from exc
                     self._choice = choice
                     self._model = model  # last: a loaded model always has its forward function

@@ -81,9 +81,9 @@ def model_available(model: str) -> bool:
 class Seq2SeqModel:
     """One encoder-decoder model, loaded on first use and shared by every caller afterwards."""
 
-    def __init__(self, model_id: str, device: str = "auto", precision: str = "auto", flag: str = "--model") -> None:
+    def __init__(self, model_id: str, device: str = "auto", precision: str = "auto", setting: str = "model") -> None:
         self.model_id = model_id
-        self.flag = flag  # the CLI option that sets this model, named in errors
+        self.setting = setting  # the setting that names this model (search.settings), named in errors
         self.device_setting = device
         self.precision_setting = precision
         self._lock = threading.Lock()
@@ -115,7 +115,7 @@ class Seq2SeqModel:
                 dtype = torch.bfloat16 if precision == "bf16" else torch.float32
                 model = load_pretrained(AutoModelForSeq2SeqLM, self.model_id).to(device=device, dtype=dtype).eval()
             except ModelUnavailableError as exc:
-                raise ModelUnavailableError(exc.model, exc.reason, flag=self.flag) from exc
+                raise ModelUnavailableError(exc.model, exc.reason, setting=self.setting) from exc
             self._tokenizer, self.device, self.precision = tokenizer, device, precision
             self._model = model  # last: `loaded` turns true only when everything is in place
 
@@ -260,13 +260,13 @@ class ModelPool:
         self._models: dict[str, Seq2SeqModel] = {}
         self._lock = threading.Lock()
 
-    def get(self, model_id: str, flag: str = "--model") -> Seq2SeqModel:
-        """The (possibly not yet loaded) model; nothing is read from disk here. `flag` names the option
-        that sets the model, for error messages."""
+    def get(self, model_id: str, setting: str = "model") -> Seq2SeqModel:
+        """The (possibly not yet loaded) model; nothing is read from disk here. `setting` names the setting
+        that chose the model (qa_model_ja, qg_model, ...), for error messages."""
         with self._lock:
             model = self._models.get(model_id)
             if model is None:
-                model = self._models[model_id] = Seq2SeqModel(model_id, self.device, self.precision, flag)
+                model = self._models[model_id] = Seq2SeqModel(model_id, self.device, self.precision, setting)
             return model
 
     def is_loaded(self, model_id: str) -> bool:
