@@ -75,17 +75,23 @@ def public_model_name(model: str | None) -> str | None:
 
 
 def index_stats(searcher: Searcher) -> dict[str, Any]:
-    """Generation, counts and model of the generation visible right now (one read snapshot)."""
+    """Generation, counts and model of the generation visible right now (one read snapshot), and how the
+    loaded encoder computes query vectors (its backend, and why this CPU got it)."""
     store = searcher.store
     with store.read_snapshot():
         manifest = store.manifest()
         counts = store.counts()
-    return {
+    stats: dict[str, Any] = {
         "generation": int(manifest.get("generation", 0)),
         "documents": counts["documents"],
         "passages": counts["passages"],
         "model": public_model_name(manifest.get("model")),
     }
+    encoder = searcher.loaded_encoder
+    if encoder is not None:
+        info = encoder.info
+        stats["encoder"] = {"backend": info.backend, "reason": info.backend_reason}
+    return stats
 
 
 def app_state(request: Request) -> AppState:

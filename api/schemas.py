@@ -245,6 +245,9 @@ class Health(BaseModel):
     documents: int | None = None
     passages: int | None = None
     model: str | None = None
+    encoder: dict[str, str] | None = Field(
+        None, description="how query vectors are computed here: the backend (fp32, bf16, int8 ...) and why"
+    )
     generation_models: dict[str, Any] | None = Field(
         None, description="answer and quiz models (loaded or not, lazily on first use) and generation limits"
     )

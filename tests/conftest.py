@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ import pytest
 # Tests never reach the model hub: a missing model must fail fast with our own message.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The encoder's backend choice is cached per machine (search.models.backend): tests keep theirs to themselves.
+os.environ.setdefault("INDEXER_CACHE_DIR", tempfile.mkdtemp(prefix="indexer-test-cache-"))
 
 from tiny_models import make_sentence_t5, make_seq2seq_t5
 

@@ -115,6 +115,11 @@ class Searcher:
             return self._encoder
 
     @property
+    def loaded_encoder(self) -> Encoder | None:
+        """The encoder if it is loaded already (never loads it): for health and status reports."""
+        return self._encoder
+
+    @property
     def encoder(self) -> Encoder:
         return self.encoder_for(self.manifest)
 

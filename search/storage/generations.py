@@ -156,6 +156,7 @@ def index_status(index_dir: Path) -> dict[str, Any]:
     }
     if backend.kind == MILVUS:
         status.update(vector_store=MILVUS, milvus_uri=manifest.get("milvus_uri"), milvus_collections=files)
+    status["encoder_backend"] = encoder_backend(status.get("model"))
     return status
 
 
@@ -214,3 +215,14 @@ def vector_store_for(index_dir: Path, choice: StoreChoice, manifest: dict[str, A
 
         return MilvusStore(index_dir, choice, manifest)
     return FaissStore(index_dir)
+
+
+def encoder_backend(model: str | None) -> dict[str, str] | None:
+    """The backend precision `auto` chose for this model on this CPU, from the machine's cache (the model is
+    not loaded for it); None before the first search or build here with precision auto."""
+    if not model:
+        return None
+    from search.models.backend import cached_choice  # torch: only when a status is asked for
+
+    choice = cached_choice(model, "cpu")
+    return None if choice is None else {"backend": choice.backend, "reason": choice.reason}
