@@ -25,12 +25,7 @@ HEADING_WEIGHT = 3.0
 """BM25 weight of the heading column (document title / section path) against 1.0 for the passage text.
 
 FTS5's bm25() multiplies a term's frequency in a column by the column's weight, so a heading term counts as
-three text terms (document length stays unweighted). Measured with `indexer eval` on JSQuAD (4,442
-questions, title as heading, keyword mode, MRR@10) with MiniLM-tokenized 64-token chunks: weight 1 (the
-heading folded into the text, as before) .9282, 2 .9312, 3 .9319, 4 .9322, 5 .9329, 8 .9335; with whole
-paragraphs as passages: 1 .9303, 2 .9330, 3 .9340, 5 .9354. Almost all of the gain comes by 3; beyond it
-each step adds under .001 on this set, whose headings are article titles that questions often name, so 3
-is taken rather than the largest value, to avoid tuning to JSQuAD.
+three text terms (document length stays unweighted). Measurements: benchmarks/README.md, "Measurement logs".
 """
 WORD_WEIGHT = 6.0
 """BM25 weight of the lemma columns (heading_words, body_words) against 1.0 for the bigram body; the heading
