@@ -32,6 +32,7 @@ from search.documents import Block, Document
 from search.errors import ExtractionError
 from search.ingest.deadline import Deadline, deadline_or_never
 from search.ingest.decode import codec_for_charset, decode_as, decode_text
+from search.text.language import FULLWIDTH_FORMS, JAPANESE_LETTERS, JAPANESE_PUNCTUATION
 
 SUPPORTED_FORMATS: dict[str, str] = {
     ".txt": "txt",
@@ -48,7 +49,7 @@ BLOCK_SEPARATOR = "\n\n"
 
 # Characters between which a line break is layout, not content: Japanese is written without spaces,
 # so a break there (PDF line wrap, HTML source formatting) would cut a word or sentence in two.
-_CJK = r"[\u3001-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff9f]"
+_CJK = f"[{JAPANESE_LETTERS}{JAPANESE_PUNCTUATION}{FULLWIDTH_FORMS}]"
 _CJK_LINE_BREAK = re.compile(rf"(?<={_CJK})[ \t]*\n[ \t]*(?={_CJK})")
 
 

@@ -14,10 +14,10 @@ import unicodedata
 from collections.abc import Sequence
 
 from search.text import morphology
+from search.text.language import JAPANESE_LETTERS
 
-# Kanji (incl. extension A and compatibility), hiragana, katakana (incl. phonetic extensions), the
-# iteration marks 々〆ヵヶ and the long-vowel mark.
-_CJK = "\u3005\u3006\u3041-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Japanese letters (search.text.language); queries and documents are NFKC-normalized before matching.
+_CJK = JAPANESE_LETTERS
 _RUN = re.compile(rf"[{_CJK}]+|[^\W{_CJK}_]+")
 _IS_CJK = re.compile(rf"[{_CJK}]")
 

@@ -14,11 +14,25 @@ from typing import Literal
 
 Language = Literal["ja", "en"]
 
-# Hiragana, katakana (incl. phonetic extensions and half-width), CJK ideographs (incl. ext. A and
-# compatibility), and the iteration marks 々〆.
-_JAPANESE = re.compile(
-    "[\u3005\u3006\u3041-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]"
-)
+# The one definition of "a Japanese character" (character-class bodies for re): every module that asks
+# uses these. Kanji include extension A, the compatibility ideographs and the iteration marks 々〆; katakana
+# include the phonetic extensions and the half-width forms (which NFKC folds into full-width ones).
+HIRAGANA = "\u3041-\u309f"
+KATAKANA = "\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9f"
+KANJI = "\u3005\u3006\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+JAPANESE_LETTERS = HIRAGANA + KATAKANA + KANJI
+# 、。「」・ and the other CJK symbols, full-width and half-width; full-width ASCII and brackets.
+JAPANESE_PUNCTUATION = "\u3001-\u303f\uff61-\uff65"
+FULLWIDTH_FORMS = "\uff01-\uff60"
+
+_JAPANESE = re.compile(f"[{JAPANESE_LETTERS}]")
+_KANJI = re.compile(f"[{KANJI}]")
+
+
+def is_kanji(char: str) -> bool:
+    return _KANJI.match(char) is not None
+
+
 # A share of 0.2 is far above what a stray Japanese name does to an English paragraph (< 0.05) and far
 # below the share in Japanese text that is heavy with Latin acronyms (> 0.5 in the sample documents).
 JAPANESE_SHARE = 0.2

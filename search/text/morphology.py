@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from search.text.language import is_kanji
+
 # Parts of speech (unidic pos1) that carry meaning a searcher types on purpose.
 _CONTENT_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "副詞", "接尾辞"})
 # Verbs that mostly serve grammar (する, できる, いる, ある, しまう, なる, もらう, くださる ...): by lemma, because
@@ -69,7 +71,7 @@ class Word:
         """The leading kanji of an inflecting word (滑っ -> 滑, 取り消し -> 取), normalized; '' for kana-only words."""
         surface = normalize(self.surface)
         end = 0
-        while end < len(surface) and _is_kanji(surface[end]):
+        while end < len(surface) and is_kanji(surface[end]):
             end += 1
         return surface[:end]
 
@@ -85,10 +87,6 @@ def _tagger() -> Any:
 
         tagger = _local.tagger = Tagger()
     return tagger
-
-
-def _is_kanji(char: str) -> bool:
-    return "\u4e00" <= char <= "\u9fff" or "\u3400" <= char <= "\u4dbf" or char in "\u3005\u3006"
 
 
 def normalize(text: str) -> str:
