@@ -54,18 +54,25 @@ def test_real_server_answers_health_and_search(index: Path, tmp_path: Path) -> N
     assert '"POST /search HTTP/1.1" 200' in output and KEY not in output
 
 
+def test_serve_refuses_a_generation_model_flag_that_is_not_on_the_machine(
+    index: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["serve", "--index", str(index), "--port", "0", "--qg-model", str(tmp_path / "flag-qg")])
+    assert code == 2 and "--qg-model" in capsys.readouterr().err
+
+
 @pytest.mark.slow  # a real server process: about 20 s
-def test_serve_takes_generation_models_by_flag_and_names_the_missing_ones(index: Path, tmp_path: Path) -> None:
-    flag_model, env_model = tmp_path / "flag-qg", tmp_path / "env-qg"  # neither exists
+def test_serve_names_a_missing_configured_generation_model_and_quizzes_without_it(index: Path, tmp_path: Path) -> None:
+    env_model = tmp_path / "env-qg"  # does not exist
     log = tmp_path / "serve.log"
-    with running_server(index, log, KEY, {"INDEXER_QG_MODEL": str(env_model)}, ("--qg-model", str(flag_model))) as s:
+    with running_server(index, log, KEY, {"INDEXER_QG_MODEL": str(env_model)}) as s:
         models = httpx.get(f"{s.base}/health", timeout=10).json()["generation_models"]
-        assert models["qg_model"] == "flag-qg" and models["loaded"] == []  # the flag wins over the environment
+        assert models["qg_model"] == "env-qg" and models["loaded"] == []
         response = httpx.post(f"{s.base}/quiz", json={"query": "休暇", "n": 1}, headers={"X-API-Key": KEY}, timeout=60)
     assert response.status_code == 200, response.text
     quiz = response.json()  # without its question model, the quiz is made of cloze questions, and says why
-    assert quiz["mode"] == "cloze" and "flag-qg" in quiz["fallback_reason"] and str(tmp_path) not in response.text
-    note = f"note: generation model {flag_model} (--qg-model or $INDEXER_QG_MODEL) is neither a local directory"
+    assert quiz["mode"] == "cloze" and "env-qg" in quiz["fallback_reason"] and str(tmp_path) not in response.text
+    note = f"note: generation model {env_model} (--qg-model or $INDEXER_QG_MODEL) is neither a local directory"
     output = log.read_text(encoding="utf-8")  # complete: the server has exited
     assert note in output and "offline, quizzes are made without it" in output
 
