@@ -43,7 +43,9 @@ from search.generation.settings import GenerationSettings
 from search.models.encoder import Encoder
 from search.retrieval.searcher import Searcher
 from search.storage.schema import DB_NAME
+from search.text.analysis import analyze
 from search.text.keyword import normalize, tokens
+from search.text.synonyms import bundled_thesaurus
 
 KEY = "sec-test-key-5b1e0c"
 ACL_RULES = '[[rule]]\nprefix = "人事/"\ngroups = ["hr"]\n\n[[rule]]\nglob = "経理/**"\ngroups = ["acct"]\n'
@@ -263,9 +265,12 @@ def raw_get(env: dict[str, Any], raw_path: str) -> tuple[int, dict[str, str], st
 
 
 def keyword_hits_are_literal(query: str, results: list[dict[str, Any]]) -> None:
-    """FTS5 syntax in a query is matched as text: each hit contains one of the query's terms, and a query
-    without any term (only operators or punctuation) finds nothing."""
-    terms = tokens(query)
+    """FTS5 syntax in a query is matched as text: each hit contains one of the words the query is analysed into
+    (its tokens, word lemmas such as 25 in `bm25`, or their synonyms), and a query without any (only operators
+    or punctuation) finds nothing."""
+    analysed = analyze(query, bundled_thesaurus())
+    terms = {*tokens(query), *analysed.terms, *analysed.bigrams, *(e.term for e in analysed.expansions)}
+    terms = {normalize(t) for t in terms if t.strip()}
     if not terms:
         assert results == [], query
     for hit in results:

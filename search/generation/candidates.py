@@ -20,10 +20,10 @@ asserted, so a quiz answer can always be highlighted in its source.
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass
 from typing import Literal
 
+from search.text import morphology
 from search.text.language import is_japanese
 
 CandidateType = Literal["date", "time", "number", "name", "quote", "noun"]
@@ -43,8 +43,6 @@ class Candidate:
 
 # -- Japanese (fugashi + unidic-lite) -------------------------------------------------------------------
 
-_tagger_lock = threading.Lock()
-_tagger: object | None = None
 
 _DATE_COUNTERS = {"年", "月", "日"}
 _ERA = re.compile(r"(令和|平成|昭和|大正|明治)$")
@@ -146,22 +144,11 @@ class _Token:
         return self.pos3 in {"助数詞可能", "助数詞"}
 
 
-def _get_tagger() -> object:
-    """One MeCab tagger per process (it loads the dictionary); fugashi taggers are not thread-safe."""
-    global _tagger
-    if _tagger is None:
-        from fugashi import Tagger
-
-        _tagger = Tagger()
-    return _tagger
-
-
 def _tokens(text: str) -> list[_Token]:
-    with _tagger_lock:
-        words = [(w.surface, w.feature.pos1, w.feature.pos2, w.feature.pos3) for w in _get_tagger()(text)]
     tokens: list[_Token] = []
     cursor = 0
-    for surface, pos1, pos2, pos3 in words:
+    for node in morphology.tag(text):
+        surface, pos1, pos2, pos3 = node.surface, node.pos1, node.pos2, node.pos3
         start = text.find(surface, cursor)
         # MeCab returns surfaces verbatim and in order, only skipping whitespace between them.
         assert start >= 0 and not text[cursor:start].strip(), f"token {surface!r} not found in order"
