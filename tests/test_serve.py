@@ -68,7 +68,7 @@ def test_serve_names_a_missing_configured_generation_model_and_quizzes_without_i
     with running_server(index, log, KEY, {"INDEXER_QG_MODEL": str(env_model)}) as s:
         models = httpx.get(f"{s.base}/health", timeout=10).json()["generation_models"]
         assert models["qg_model"] == "env-qg" and models["loaded"] == []
-        response = httpx.post(f"{s.base}/quiz", json={"query": "休暇", "n": 1}, headers={"X-API-Key": KEY}, timeout=60)
+        response = httpx.post(f"{s.base}/quiz", json={"query": "休暇", "n": 1}, headers={"X-API-Key": KEY}, timeout=180)
     assert response.status_code == 200, response.text
     quiz = response.json()  # without its question model, the quiz is made of cloze questions, and says why
     assert quiz["mode"] == "cloze" and "env-qg" in quiz["fallback_reason"] and str(tmp_path) not in response.text
