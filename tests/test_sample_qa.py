@@ -3,7 +3,7 @@
 The floors are the measured values (45 of 48 answerable questions right, 25 of the 28 paraphrased ones,
 0 answers to the 12 the documents do not answer, on 2026-11-29) less a small margin for retrieval changes
 elsewhere, so that a regression in answer selection fails here. For the per-question report run
-`python -m search.generation.qa_eval --index INDEX`.
+`python -m search.evaluation.answers --index INDEX`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from tiny_index import build
 
+from search.evaluation.answers import DEFAULT_DATASET, evaluate, is_correct, load_questions
 from search.generation.answer import Answerer
-from search.generation.qa_eval import DEFAULT_DATASET, evaluate, is_correct, load_questions
 from search.generation.settings import GenerationSettings
 from search.ingest.chunk import ChunkSettings
 from search.models.encoder import Encoder

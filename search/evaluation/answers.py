@@ -7,7 +7,7 @@ answerable and contains one of the expected substrings (compared after NFKC, cas
 folded); for an unanswerable question, any answer given is a confident wrong answer.
 
 Run it against an index of data/sample:
-    python -m search.generation.qa_eval --index INDEX [--dataset data/eval/sample-qa] [--generative]
+    python -m search.evaluation.answers --index INDEX [--dataset data/eval/sample-qa] [--generative]
 """
 
 from __future__ import annotations
