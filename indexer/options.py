@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from search import settings as config
 from search.errors import SearchError
 from search.retrieval.filters import Filters, parse_filter_items
+
+if TYPE_CHECKING:
+    from search import Index
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 
@@ -92,3 +95,36 @@ def parse_filters(items: Sequence[str]) -> Filters:
         return parse_filter_items(items)
     except SearchError as exc:
         raise SearchError(f"--{exc}") from exc
+
+
+def add_as(parser: argparse.ArgumentParser) -> None:
+    """`--as GROUP…`: see only what members of these groups see (and `all`); without it, every document."""
+    parser.add_argument(
+        "--as",
+        dest="as_groups",
+        nargs="+",
+        default=None,
+        metavar="GROUP",
+        help="search as a member of these access groups (and `all`) would; default: every document",
+    )
+
+
+def as_groups(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """The --as groups, checked like the groups of an access rules file, with `all` added."""
+    from search.access.rules import check_groups
+    from search.access.scope import caller_groups
+
+    given = getattr(args, "as_groups", None)
+    return None if given is None else caller_groups(check_groups(given, "--as"))
+
+
+def open_index(args: argparse.Namespace) -> Index:
+    """The index as the command's flags open it: --index, --device, --precision and --as."""
+    from search import Index
+
+    return Index(
+        index_dir(args),
+        device=setting_value(args, config.DEVICE),
+        precision=setting_value(args, config.PRECISION),
+        groups=as_groups(args),
+    )

@@ -7,7 +7,6 @@ from typing import Any
 
 from indexer import generation_options as gen
 from indexer import options as opt
-from indexer.commands.search import add_as, as_groups
 from indexer.output import print_json, safe
 from search import settings as config
 
@@ -22,22 +21,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     opt.add_filters(parser, help="same filters as `indexer search`")
     gen.add_model_flags(parser)
     parser.add_argument("--extractive", action="store_true", help="no generation model: answer with the best sentence")
-    add_as(parser)
+    opt.add_as(parser)
     gen.add_limits(parser)
     opt.add_runtime(parser)
     opt.add_json(parser, "the response")
 
 
 def run(args: argparse.Namespace) -> int:
-    from search import Index
-
     required = frozenset() if args.extractive else gen.required_models(args, ("qa_model_ja", "qa_model_en"))
-    index = Index(
-        opt.index_dir(args),
-        device=opt.setting_value(args, config.DEVICE),
-        precision=opt.setting_value(args, config.PRECISION),
-        groups=as_groups(args),
-    )
+    index = opt.open_index(args)
     result = index.ask(
         args.question,
         k=args.k,

@@ -7,7 +7,6 @@ import sys
 
 from indexer import generation_options as gen
 from indexer import options as opt
-from indexer.commands.search import add_as, as_groups
 from indexer.output import print_json
 from search import settings as config
 
@@ -41,23 +40,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--format", default="json", choices=("json", "csv", "tsv"), help="output format (default: json)"
     )
-    add_as(parser)
+    opt.add_as(parser)
     gen.add_limits(parser)
     opt.add_runtime(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from search import Index
     from search.generation.export import write_table
 
     names = ("qg_model",) if args.mode != "cloze" else ()
     required = gen.required_models(args, names + (("qa_model_ja", "qa_model_en") if args.verify else ()))
-    index = Index(
-        opt.index_dir(args),
-        device=opt.setting_value(args, config.DEVICE),
-        precision=opt.setting_value(args, config.PRECISION),
-        groups=as_groups(args),
-    )
+    index = opt.open_index(args)
     result = index.quiz(
         query=args.query,
         document=args.document,
