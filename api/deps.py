@@ -62,6 +62,7 @@ def ensure_loaded(searcher: Searcher) -> Searcher:
     _ = encoder.model
     encoder.encode_query(WARM_UP_QUERY)
     searcher.thesaurus()  # the synonym dictionary takes a second or more to load the first time
+    searcher.word_vectors()  # so do the Japanese word vectors (search.models.word_vectors)
     return searcher
 
 
@@ -91,6 +92,10 @@ def index_stats(searcher: Searcher) -> dict[str, Any]:
     if encoder is not None:
         info = encoder.info
         stats["encoder"] = {"backend": info.backend, "reason": info.backend_reason}
+    stats["dense_models"] = {language: public_model_name(m) for language, m in searcher.dense_models().items()}
+    note = searcher.word_vectors_note()
+    if stats["dense_models"]["ja"] is None and note:
+        stats["dense_models_note"] = f"Japanese queries are keyword-only: {note}"
     return stats
 
 

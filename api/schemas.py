@@ -167,7 +167,7 @@ class LegWeights(BaseModel):
     dense: float = Field(description="weight of the dense leg for this query (0: the model cannot read it)")
     keyword: float
     keyword_confidence: float = Field(description="0-1: how far the best keyword passage stands above the next")
-    model_knows_language: bool = Field(description="whether the embedding model was trained on the query's language")
+    model_knows_language: bool = Field(description="whether the dense leg's model reads the query's language")
 
 
 class Expansion(BaseModel):
@@ -188,6 +188,11 @@ class SearchResponse(BaseModel):
     )
     leg_weights: LegWeights | None = Field(description="hybrid only: how much each leg counted for this query")
     collapsed: bool
+    dense_model: str | None = Field(
+        None,
+        description="what answered the dense leg (null in keyword mode): the embedding model, or word vectors for "
+        "a Japanese query the model cannot read",
+    )
     query_terms: list[str] = Field(default_factory=list, description="the words searched for, after analysis")
     expansions: list[Expansion] = Field(default_factory=list)
 
@@ -248,6 +253,12 @@ class Health(BaseModel):
     encoder: dict[str, str] | None = Field(
         None, description="how query vectors are computed here: the backend (fp32, bf16, int8 ...) and why"
     )
+    dense_models: dict[str, str | None] | None = Field(
+        None,
+        description="what answers the dense leg of a Japanese (`ja`) and an English (`en`) query: the embedding "
+        "model, or word vectors for Japanese when the model cannot read it; null: keyword search only",
+    )
+    dense_models_note: str | None = Field(None, description="why Japanese queries are keyword-only, and what to do")
     generation_models: dict[str, Any] | None = Field(
         None, description="answer and quiz models (loaded or not, lazily on first use) and generation limits"
     )

@@ -44,6 +44,13 @@ def _looks_like_path(model: str) -> bool:
     return model.startswith(("/", ".", "~")) or "\\" in model or model.count("/") > 1
 
 
+class WordVectorsUnavailableError(SearchError):
+    """The word vectors named by the `word_vectors` setting are not on this machine or cannot be read."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"Word vectors '{source}' (setting `word_vectors`) are not available: {reason}")
+
+
 class IndexNotFoundError(SearchError):
     """The index directory does not hold an index yet."""
 

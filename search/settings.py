@@ -208,6 +208,16 @@ QUERY_CACHE_SIZE = _define(
         metavar="N",
     )
 )
+WORD_VECTORS = _define(
+    Setting(
+        "word_vectors",
+        "ja_ginza",
+        "word vectors that answer the dense leg for Japanese queries when the embedding model cannot read "
+        "Japanese: an installed spaCy package with vectors (ja_ginza: chiVe), its folder, or off",
+        env="INDEXER_WORD_VECTORS",
+        metavar="PACKAGE_OR_DIR",
+    )
+)
 IVF_THRESHOLD = _define(
     Setting(
         "ivf_threshold",

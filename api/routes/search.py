@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from api.deps import AppState, get_state
+from api.deps import AppState, get_state, public_model_name
 from api.schemas import SearchRequest, SearchResponse
 
 router = APIRouter(tags=["search"])
@@ -40,4 +40,5 @@ async def search(body: SearchRequest, state: Annotated[AppState, Depends(get_sta
         collapse=body.collapse,
     )
     state.metrics.searches.labels(result.mode).inc()
-    return SearchResponse.model_validate({**result.as_dict(), "query": body.query, "k": body.k, "offset": body.offset})
+    shown = {**result.as_dict(), "dense_model": public_model_name(result.dense_model)}  # no local paths leave the API
+    return SearchResponse.model_validate({**shown, "query": body.query, "k": body.k, "offset": body.offset})

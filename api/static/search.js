@@ -76,7 +76,8 @@ export function modeUsed(data) {
   if (data.mode === "hybrid" && data.leg_weights && data.leg_weights.dense === 0) {
     return "キーワード検索（この埋め込みモデルは質問の言語を読めません）";
   }
-  return { hybrid: "ハイブリッド検索", dense: "意味検索", keyword: "キーワード検索" }[data.mode] || data.mode;
+  const name = { hybrid: "ハイブリッド検索", dense: "意味検索", keyword: "キーワード検索" }[data.mode] || data.mode;
+  return data.dense_model ? `${name}（意味: ${data.dense_model}）` : name;
 }
 
 function searchWithin(path) {

@@ -34,6 +34,11 @@ query such as `zzqxw` is still *nearest* to something). Calibrated with all-Mini
 nonsense queries reach at most .17-.30 (`asdfghjkl` .304, against a table of numbers), real English questions
 .42-.64 (benchmarks/README.md, "Retrieval quality"); another model has its own scale and may need its own."""
 
+WORD_VECTOR_WEIGHT = 1.0
+"""The dense leg's weight, before damping, when word vectors answer it (search.retrieval.word_vector_leg)."""
+WORD_VECTOR_FLOOR = 0.5
+"""Cosine under which a passage only the word-vector leg found is not a match (its own scale)."""
+
 Ranked = list[tuple[int, float, LegResult | None, LegResult | None]]
 Leg = Sequence[tuple[int, float]]
 
@@ -49,10 +54,16 @@ def keyword_confidence(lexical: Leg) -> float:
     return max(0.0, min(1.0, (top - runner_up) / top))
 
 
-def leg_weights(dense: Leg, lexical: Leg, model_knows_language: bool) -> LegWeights:
-    """Each leg's weight for this query (a leg that found nothing weighs 0)."""
+def leg_weights(
+    dense: Leg,
+    lexical: Leg,
+    model_knows_language: bool,
+    base_weight: float = DENSE_WEIGHT,
+) -> LegWeights:
+    """Each leg's weight for this query (a leg that found nothing weighs 0). `base_weight` is the dense leg's
+    before damping: DENSE_WEIGHT for an embedding model, WORD_VECTOR_WEIGHT for word vectors."""
     confidence = keyword_confidence(lexical)
-    dense_weight = DENSE_WEIGHT if model_knows_language else FOREIGN_DENSE_WEIGHT
+    dense_weight = base_weight if model_knows_language else FOREIGN_DENSE_WEIGHT
     if lexical:
         dense_weight *= 1.0 - KEYWORD_CONFIDENCE_DAMPING * confidence
     return LegWeights(

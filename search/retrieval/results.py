@@ -97,6 +97,9 @@ class SearchResult:
     weights: LegWeights | None = None
     """Hybrid only: how much each leg counted for this query."""
     collapsed: bool = False
+    dense_model: str | None = None
+    """What answered the dense leg (not in keyword mode): the index's embedding model, or word vectors for a
+    Japanese query that an English-only model cannot read."""
 
     @property
     def legs_used(self) -> list[str]:
@@ -116,6 +119,7 @@ class SearchResult:
             "legs_used": self.legs_used,
             "leg_weights": None if self.weights is None else self.weights.as_dict(),
             "collapsed": self.collapsed,
+            "dense_model": self.dense_model,
         }
         if self.query is not None:
             out["query_terms"] = list(self.query.terms)

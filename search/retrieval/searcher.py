@@ -13,13 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from search import settings as config
 from search.errors import IndexNotFoundError, SearchError
+from search.models import word_vectors as wv
 from search.models.hub import is_english_only
 from search.retrieval import fusion
 from search.retrieval.filters import Filters
 from search.retrieval.query_cache import DEFAULT_QUERY_CACHE_SIZE, QueryEmbeddingCache
 from search.retrieval.results import Hit, SearchResult
 from search.retrieval.windows import sentence_window
+from search.retrieval.word_vector_leg import WordVectorLeg
 from search.storage.generations import open_vectors
 from search.storage.store import Store
 from search.storage.vectors import VectorIndex
@@ -51,6 +54,14 @@ def _collapse(ranked: fusion.Ranked, documents: dict[int, int]) -> tuple[fusion.
     return kept, more
 
 
+def dense_models(model: str | None, word_vectors: str | None) -> dict[str, str | None]:
+    """What answers the dense leg of a Japanese and of an English query (None: nothing; keyword only): the
+    index's model where it reads the language, the word vectors for Japanese where it does not."""
+    if not model or not is_english_only(model):
+        return {"ja": model, "en": model}
+    return {"ja": word_vectors, "en": model}
+
+
 class Searcher:
     """Thread-safe searcher that follows the index's generations (hot reload) without a restart.
 
@@ -67,7 +78,9 @@ class Searcher:
         encoder: Encoder | None = None,
         query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE,
         bundled_synonyms: bool = True,
+        word_vectors: str | None = None,
     ) -> None:
+        """`word_vectors`: the `word_vectors` setting (None: its environment variable or default)."""
         self.index_dir = index_dir
         self.device = device
         self.precision = precision
@@ -78,6 +91,9 @@ class Searcher:
         self.query_cache = QueryEmbeddingCache(query_cache_size)
         self.bundled_synonyms = bundled_synonyms
         self._thesaurus: tuple[int | None, Thesaurus | None] | None = None
+        self.word_vectors_source: str = config.WORD_VECTORS.value() if word_vectors is None else word_vectors
+        self._words: tuple[wv.WordVectors | None] | None = None
+        self._word_leg: tuple[int, WordVectorLeg] | None = None
         self.manifest = self.store.manifest()  # fails early, saying to run `indexer build`, without an index
         if not self.manifest.get("model"):  # tables, but no build committed: a first build failed or was stopped
             self.store.close()
@@ -161,18 +177,33 @@ class Searcher:
         store = self.store
         with store.read_snapshot():
             generation, vectors = self.vectors_for(store)
-            if mode == "keyword" or not len(vectors):
-                query_vector = None
-            elif query_vector is None:
-                query_vector = self.query_cache.vector(self.encoder_for(self.manifest), query, filters.groups)
             allowed = None if filters.is_empty() else self._allowed_ids(store, filters)
-            dense = self._dense(vectors, query_vector, depth, allowed, store) if query_vector is not None else []
+            word_leg = (
+                self._word_leg_for(store, generation)
+                if mode != "keyword" and self._reads_with_words(analyzed)
+                else None
+            )
+            if word_leg is not None:
+                dense = word_leg.search(analyzed.terms, depth, allowed)
+                floor, dense_model, base_weight = (
+                    fusion.WORD_VECTOR_FLOOR,
+                    word_leg.words.name,
+                    fusion.WORD_VECTOR_WEIGHT,
+                )
+            else:
+                if mode == "keyword" or not len(vectors):
+                    query_vector = None
+                elif query_vector is None:
+                    query_vector = self.query_cache.vector(self.encoder_for(self.manifest), query, filters.groups)
+                dense = self._dense(vectors, query_vector, depth, allowed, store) if query_vector is not None else []
+                floor, dense_model, base_weight = fusion.DENSE_FLOOR, self.manifest.get("model"), fusion.DENSE_WEIGHT
             lexical = self._keyword(store, analyzed, depth, filters) if mode != "dense" else []
-            weights = fusion.leg_weights(dense, lexical, self._model_knows_language(analyzed))
+            knows_language = word_leg is not None or self._model_knows_language(analyzed)
+            weights = fusion.leg_weights(dense, lexical, knows_language, base_weight)
             if mode == "hybrid":
-                dense = fusion.matched(dense, lexical, weights)
+                dense = fusion.matched(dense, lexical, weights, floor)
             elif mode == "dense":
-                dense = [(pid, score) for pid, score in dense if score >= fusion.DENSE_FLOOR]
+                dense = [(pid, score) for pid, score in dense if score >= floor]
             ranked = fusion.fuse(mode, dense, lexical, weights)
             more: dict[int, int] = {}
             if collapse:
@@ -207,7 +238,47 @@ class Searcher:
             query=analyzed,
             weights=weights if mode == "hybrid" else None,
             collapsed=collapse,
+            dense_model=None if mode == "keyword" else dense_model,
         )
+
+    def word_vectors(self) -> wv.WordVectors | None:
+        """The Japanese word vectors (loaded once), or None when the setting is `off` or the default package
+        is not installed (status and /health say so, and how to install it). Any other source that cannot be
+        read is an error: the user asked for it."""
+        if self._words is None:
+            with self._reload_lock:
+                if self._words is None:
+                    source = self.word_vectors_source
+                    missing = source == wv.OFF or (source == wv.PACKAGE and not wv.installed())
+                    self._words = (None if missing else wv.load_word_vectors(source),)
+        return self._words[0]
+
+    def word_vectors_note(self) -> str | None:
+        """Why no word vectors answer Japanese queries (None when they do)."""
+        return None if self.word_vectors() is not None else wv.availability(self.word_vectors_source)[1]
+
+    def dense_models(self) -> dict[str, str | None]:
+        """Which model answers the dense leg for each query language (None: none, keyword only)."""
+        words = self.word_vectors()
+        return dense_models(self.manifest.get("model"), words.name if words is not None else None)
+
+    def _reads_with_words(self, query: analysis.AnalyzedQuery) -> bool:
+        """True when the word vectors, not the index's model, answer this query's dense leg."""
+        return not self._model_knows_language(query) and self.word_vectors() is not None
+
+    def _word_leg_for(self, store: Store, generation: int) -> WordVectorLeg | None:
+        """The word-vector leg of the generation visible in `store`'s read snapshot (built once per generation)."""
+        words = self.word_vectors()
+        if words is None:
+            return None
+        current = self._word_leg
+        if current is not None and current[0] == generation:
+            return current[1]
+        with self._reload_lock:
+            current = self._word_leg
+            if current is None or current[0] != generation:
+                current = self._word_leg = (generation, WordVectorLeg.from_store(words, store))
+        return current[1]
 
     def thesaurus(self) -> Thesaurus | None:
         """The synonyms that expand queries: the index's synonyms.txt (re-read when it changes) over the bundled

@@ -278,6 +278,10 @@ class Store:
     def passage_ids(self) -> np.ndarray:
         return np.fromiter((r[0] for r in self.conn.execute(sql.SELECT_PASSAGE_IDS)), dtype=np.int64)
 
+    def passage_words(self) -> Iterator[tuple[int, str, str]]:
+        """(passage id, heading lemmas, body lemmas) of every passage; lemmas separated by spaces."""
+        return iter(self.conn.execute(sql.SELECT_PASSAGE_WORDS))
+
     def embeddings_by_hash(self, hashes: Iterable[str], dimension: int) -> dict[str, np.ndarray]:
         """Embeddings already computed for identical passage text anywhere in the index."""
         found: dict[str, np.ndarray] = {}

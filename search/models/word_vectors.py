@@ -1,0 +1,183 @@
+"""Japanese word vectors (chiVe) for a dense leg that needs no neural model and no network.
+
+Most first-day and air-gapped machines have no Japanese embedding model: the English all-MiniLM-L6-v2 says
+nothing about a Japanese query, so hybrid search was keyword-only there and paraphrases failed. The PyPI
+package `ja-ginza` (MIT) ships 20,000 x 300 chiVe word vectors (Works Applications, Apache-2.0) for 480,000
+words inside a spaCy pipeline. They are read here straight from the package's files, without importing spaCy:
+
+- `vocab/vectors`: a NumPy array, one row per vector;
+- `vocab/key2row`: a msgpack map from spaCy's 64-bit word hash to a row (many words share a row: the
+  pipeline pruned 480,000 words onto their nearest of 20,000 vectors);
+- `vocab/strings.json`: the words; spaCy's hash is MurmurHash64A (seed 1) of the UTF-8 word.
+
+Turning hashes back into words takes ~2.5 s, so the word table is cached (beside the encoder-backend cache,
+$INDEXER_CACHE_DIR) under the files' sizes and times. The words are looked up by the lemmas that
+search.text.morphology stores for the keyword leg (normalized unidic dictionary forms), which match chiVe's
+Sudachi-normalized vocabulary for most content words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from search.errors import WordVectorsUnavailableError
+
+PACKAGE = "ja_ginza"
+"""The default source: the installed `ja-ginza` package (pip install 'jp-docsearch[ja]')."""
+OFF = "off"
+INSTALL_HINT = "pip install 'ja-ginza>=5.3,<6' msgpack (or: pip install -e '.[ja]')"
+
+
+_MASK = (1 << 64) - 1
+_M = 0xC6A4A7935BD1E995
+
+
+def spacy_hash(word: str) -> int:
+    """spaCy's id of a string: MurmurHash64A of its UTF-8 bytes with seed 1 (murmurhash's hash64)."""
+    data = word.encode("utf-8")
+    h = (1 ^ ((len(data) * _M) & _MASK)) & _MASK
+    blocks = len(data) // 8
+    for i in range(blocks):
+        k = int.from_bytes(data[8 * i : 8 * i + 8], "little")
+        k = (k * _M) & _MASK
+        k ^= k >> 47
+        k = (k * _M) & _MASK
+        h ^= k
+        h = (h * _M) & _MASK
+    tail = data[8 * blocks :]
+    if tail:
+        h ^= int.from_bytes(tail, "little")
+        h = (h * _M) & _MASK
+    h ^= h >> 47
+    h = (h * _M) & _MASK
+    h ^= h >> 47
+    return h
+
+
+@dataclass(frozen=True)
+class WordVectors:
+    """Unit-length word vectors and the words that map to each row."""
+
+    name: str
+    """What answers Japanese queries, for status and responses: e.g. `chiVe word vectors (ja_ginza 5.3.0)`."""
+    rows: dict[str, int]
+    vectors: np.ndarray  # (rows, dim) float32, each row of length 1 (or 0)
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def row(self, word: str) -> int | None:
+        return self.rows.get(word)
+
+
+def installed(package: str = PACKAGE) -> bool:
+    """True when the package is importable (found without importing it: ja_ginza's import loads spaCy)."""
+    return importlib.util.find_spec(package) is not None
+
+
+def vocab_dir(source: str) -> Path:
+    """The spaCy `vocab/` folder of `source`: an installed package name, a model folder or a vocab folder."""
+    path = Path(source).expanduser()
+    if not path.exists():
+        spec = importlib.util.find_spec(source) if source.isidentifier() else None
+        if spec is None or not spec.submodule_search_locations:
+            raise WordVectorsUnavailableError(
+                source, f"it is neither an installed package nor a folder; install it with {INSTALL_HINT}"
+            )
+        path = Path(next(iter(spec.submodule_search_locations)))
+    for candidate in (path, path / "vocab", *sorted(path.glob("*/vocab"))):
+        if (candidate / "vectors").is_file() and (candidate / "key2row").is_file():
+            return candidate
+    raise WordVectorsUnavailableError(source, f"{path} holds no spaCy vectors (vocab/vectors and vocab/key2row)")
+
+
+def _package_label(source: str, vocab: Path) -> str:
+    meta = vocab.parent / "meta.json"
+    if meta.is_file():
+        info = json.loads(meta.read_text(encoding="utf-8"))
+        return f"chiVe word vectors ({info.get('name', source)} {info.get('version', '')})".replace(" )", ")")
+    return f"word vectors ({Path(source).name})"  # a name, never a path: responses show it
+
+
+def cache_dir() -> Path:
+    """Where the word tables are cached: next to the encoder-backend cache ($INDEXER_CACHE_DIR)."""
+    from search.models.backend import cache_path
+
+    return cache_path().parent
+
+
+def availability(source: str) -> tuple[str | None, str | None]:
+    """(label, None) when `source` can answer Japanese queries, else (None, why not and what to do), without
+    loading anything: for `indexer status` and /health."""
+    if source == OFF:
+        return None, "word vectors are off (setting `word_vectors`)"
+    try:
+        return _package_label(source, vocab_dir(source)), None
+    except WordVectorsUnavailableError as exc:
+        return None, str(exc)
+
+
+def _cache_file(vocab: Path) -> Path:
+    stamp = "-".join(f"{(vocab / n).stat().st_size}.{(vocab / n).stat().st_mtime_ns}" for n in _FILES)
+    key = hashlib.sha256(f"{vocab.resolve()}|{stamp}".encode()).hexdigest()[:24]
+    return cache_dir() / "word-vectors" / f"{key}.json"
+
+
+_FILES = ("vectors", "key2row", "strings.json")
+
+
+def _word_rows(vocab: Path) -> dict[str, int]:
+    """Word -> row, from spaCy's hash table and string store (the slow part, cached)."""
+    import msgpack
+
+    key2row = msgpack.unpackb((vocab / "key2row").read_bytes(), strict_map_key=False)
+    strings = json.loads((vocab / "strings.json").read_text(encoding="utf-8"))
+    rows: dict[str, int] = {}
+    for word in strings:
+        row = key2row.get(spacy_hash(word))
+        if row is not None:
+            rows[word] = int(row)
+    return rows
+
+
+def _cached_word_rows(vocab: Path) -> dict[str, int]:
+    cache = _cache_file(vocab)
+    if cache.is_file():
+        return json.loads(cache.read_text(encoding="utf-8"))
+    rows = _word_rows(vocab)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_suffix(".partial")
+    partial.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    partial.replace(cache)  # another process reading it sees the whole file or none
+    return rows
+
+
+_loaded: dict[str, WordVectors] = {}
+_lock = threading.Lock()
+
+
+def load_word_vectors(source: str = PACKAGE) -> WordVectors:
+    """The word vectors of `source` (once per process). Raises WordVectorsUnavailableError, saying how to install
+    them, when they are not on this machine."""
+    with _lock:
+        if source in _loaded:
+            return _loaded[source]
+        vocab = vocab_dir(source)
+        if importlib.util.find_spec("msgpack") is None:
+            raise WordVectorsUnavailableError(source, f"reading it needs msgpack: {INSTALL_HINT}")
+        vectors = np.load(vocab / "vectors", allow_pickle=False).astype(np.float32, copy=False)
+        if vectors.ndim != 2:
+            raise WordVectorsUnavailableError(source, f"{vocab / 'vectors'} is not a matrix")
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = vectors / np.where(norms > 0, norms, 1.0)
+        loaded = WordVectors(_package_label(source, vocab), _cached_word_rows(vocab), vectors)
+        _loaded[source] = loaded
+        return loaded
