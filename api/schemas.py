@@ -168,6 +168,11 @@ class LegWeights(BaseModel):
     keyword: float
     keyword_confidence: float = Field(description="0-1: how far the best keyword passage stands above the next")
     model_knows_language: bool = Field(description="whether the dense leg's model reads the query's language")
+    keyword_coverage: float | None = Field(
+        None,
+        description="word-vector dense leg only: IDF-weighted share of the query's words that the best keyword "
+        "passage holds; the word vectors weigh less the more of the query the keyword leg matched",
+    )
 
 
 class Expansion(BaseModel):

@@ -54,6 +54,8 @@ common.setup_environment()
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from search.models.cpu import this_cpu  # noqa: E402
+
 # The instruction-set limits under which an AVX-512 machine runs the kernels of an AVX2-only CPU. FBGEMM (int8)
 # needs its own variable: without it, int8 would still run AVX-512 VNNI kernels and look ~2x too fast.
 AVX2_ONLY_ENVIRONMENT = {
@@ -66,8 +68,6 @@ AVX2_ONLY_ENVIRONMENT = {
 
 def cpu_record() -> dict[str, Any]:
     """What the JSON says about the CPU: flags, instruction-set limits, what torch dispatches to."""
-    from search.models.cpu import this_cpu
-
     return {
         **this_cpu().as_dict(),
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
@@ -163,7 +163,7 @@ def cpu_estimate(n: int, cpu_seconds: float, threads: int, useful: int, peaks: d
     return {
         "passages_per_s": round(n / seconds, 2),
         "useful_gflop_per_s": round(rate, 1),
-        "pct_of_bf16_peak": round(100 * rate / peaks["bf16"]["best_cpu"], 1),
+        "pct_of_bf16_peak": round(100 * rate / peaks["bf16"]["best_cpu"], 1) if this_cpu().native_bf16 else None,
         "seconds": round(seconds, 3),
     }
 
@@ -179,7 +179,8 @@ def figures(
         "tokens_per_s": round(tokens / seconds, 1),
         "useful_gflop_per_s": round(rate, 1),
         "executed_gflop_per_s": round(executed / seconds / 1e9, 1),
-        "pct_of_bf16_peak": round(100 * rate / peaks["bf16"]["best"], 1),
+        # Without native bf16 the bf16 "peak" is emulation's (a few GFLOP/s): a percentage of it means nothing.
+        "pct_of_bf16_peak": round(100 * rate / peaks["bf16"]["best"], 1) if this_cpu().native_bf16 else None,
         "pct_of_fp32_peak": round(100 * rate / peaks["fp32"]["best"], 1),
         "seconds_batch_minimum": round(seconds, 3),
         "seconds_best_wall": round(wall, 3),

@@ -1,9 +1,9 @@
 """Sweep the hybrid fusion's constants on an evaluation index, without re-running the legs for each value.
 
 Each query's keyword leg and dense leg (the index's model, or the Japanese word vectors where the model cannot
-read the query) are computed once through the real Searcher; every (base weight, damping, floor) combination
-is then scored by the pure functions of search.retrieval.fusion. Tune on train splits only (JSTS train),
-and watch, never tune on, the sets you report (JSTS valid, JSQuAD dev).
+read the query) are computed once through the real Searcher; every combination of base weight, damping, floor
+and coverage power is then scored by the pure functions of search.retrieval.fusion. Tune on train splits only
+(JSTS train), and watch, never tune on, the sets you report (JSTS valid, JSQuAD dev).
 
     indexer eval ../shared/data/jsts-paraphrase/train --model sentence-transformers/all-MiniLM-L6-v2 \\
         --mode keyword --index /tmp/eval-jsts-train
@@ -28,9 +28,12 @@ from search.retrieval.filters import Filters
 from search.retrieval.searcher import MIN_CANDIDATES, Searcher
 from search.text import analysis
 
+Legs = tuple[list[tuple[int, float]], list[tuple[int, float]], bool, float | None]
 
-def legs(searcher: Searcher, text: str) -> tuple[list[tuple[int, float]], list[tuple[int, float]], bool, str]:
-    """(dense leg, keyword leg, whether the dense leg reads the query's language, what answered it)."""
+
+def legs(searcher: Searcher, text: str) -> Legs:
+    """(dense leg, keyword leg, whether the dense leg reads the query's language, keyword coverage where word
+    vectors answer the dense leg, else None), as Searcher.search computes them."""
     analyzed = analysis.analyze(text, searcher.thesaurus())
     store = searcher.store
     with store.read_snapshot():
@@ -39,10 +42,12 @@ def legs(searcher: Searcher, text: str) -> tuple[list[tuple[int, float]], list[t
         if searcher._reads_with_words(analyzed):
             leg = searcher._word_leg_for(store, generation)
             assert leg is not None
-            return leg.search(analyzed.terms, MIN_CANDIDATES), lexical, True, "words"
+            best = [pid for pid, _ in lexical[: fusion.COVERAGE_PASSAGES]]
+            coverage = leg.coverage(analyzed.terms, store, best)
+            return leg.search(analyzed.terms, MIN_CANDIDATES), lexical, True, coverage
         vector = searcher.encoder.encode([text])[0]
         dense = searcher._dense(vectors, vector, MIN_CANDIDATES, None, store)
-        return dense, lexical, searcher._model_knows_language(analyzed), "model"
+        return dense, lexical, searcher._model_knows_language(analyzed), None
 
 
 def main() -> None:
@@ -50,9 +55,10 @@ def main() -> None:
     parser.add_argument("dataset_dir", type=Path)
     parser.add_argument("--index", type=Path, required=True, help="an `indexer eval --index` folder of this set")
     parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--weights", default="0,0.1,0.2,0.3,0.5,0.7,1.0")
-    parser.add_argument("--dampings", default="0,0.5,0.8,1.0")
-    parser.add_argument("--floors", default="0.0,0.3,0.5")
+    parser.add_argument("--weights", default="0.5,1,2,3")
+    parser.add_argument("--dampings", default="0.5")
+    parser.add_argument("--floors", default="0.0,0.5")
+    parser.add_argument("--powers", default="0,1,2", help="WORD_VECTOR_COVERAGE_POWER values (word vectors only)")
     args = parser.parse_args()
     dataset = load_beir(args.dataset_dir, args.limit)
     path_to_id = stage_corpus(dataset.corpus, args.index / STAGING_DIR)
@@ -74,23 +80,23 @@ def main() -> None:
     report: dict[str, Any] = {
         "dataset": str(args.dataset_dir),
         "queries": len(collected),
-        "dense_by": sorted({by for *_, by in collected}),
+        "dense_by": sorted({"model" if coverage is None else "word vectors" for *_, coverage in collected}),
         "keyword": mrr([[pid for pid, _ in lexical] for _, lexical, _, _ in collected]),
         "dense": mrr([[pid for pid, _ in dense] for dense, _, _, _ in collected]),
         "hybrid": {},
     }
-    saved = fusion.KEYWORD_CONFIDENCE_DAMPING
-    for weight, damping, floor in itertools.product(
-        *(map(float, values.split(",")) for values in (args.weights, args.dampings, args.floors))
+    saved = fusion.KEYWORD_CONFIDENCE_DAMPING, fusion.WORD_VECTOR_COVERAGE_POWER
+    for weight, damping, floor, power in itertools.product(
+        *(map(float, values.split(",")) for values in (args.weights, args.dampings, args.floors, args.powers))
     ):
-        fusion.KEYWORD_CONFIDENCE_DAMPING = damping
+        fusion.KEYWORD_CONFIDENCE_DAMPING, fusion.WORD_VECTOR_COVERAGE_POWER = damping, power
         rankings = []
-        for dense, lexical, knows, _ in collected:
-            weights = fusion.leg_weights(dense, lexical, knows, weight)
+        for dense, lexical, knows, coverage in collected:
+            weights = fusion.leg_weights(dense, lexical, knows, weight, coverage)
             kept = fusion.matched(dense, lexical, weights, floor)
             rankings.append([pid for pid, *_ in fusion.fuse("hybrid", kept, lexical, weights)])
-        report["hybrid"][f"w={weight:g} damping={damping:g} floor={floor:g}"] = mrr(rankings)
-    fusion.KEYWORD_CONFIDENCE_DAMPING = saved
+        report["hybrid"][f"w={weight:g} damping={damping:g} floor={floor:g} power={power:g}"] = mrr(rankings)
+    fusion.KEYWORD_CONFIDENCE_DAMPING, fusion.WORD_VECTOR_COVERAGE_POWER = saved
     json.dump(report, sys.stdout, indent=1, ensure_ascii=False)
     print()
 

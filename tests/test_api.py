@@ -106,6 +106,7 @@ def test_search_response_has_the_documented_shape(client: TestClient) -> None:
         "legs_used",
         "leg_weights",
         "collapsed",
+        "dense_model",
         "query_terms",
         "expansions",
     }

@@ -103,7 +103,8 @@ def _package_label(source: str, vocab: Path) -> str:
     meta = vocab.parent / "meta.json"
     if meta.is_file():
         info = json.loads(meta.read_text(encoding="utf-8"))
-        return f"chiVe word vectors ({info.get('name', source)} {info.get('version', '')})".replace(" )", ")")
+        name = "_".join(str(info[k]) for k in ("lang", "name") if info.get(k)) or Path(source).name
+        return f"chiVe word vectors ({name} {info.get('version', '')})".replace(" )", ")")
     return f"word vectors ({Path(source).name})"  # a name, never a path: responses show it
 
 

@@ -17,13 +17,16 @@ class LegWeights:
     keyword: float
     keyword_confidence: float
     model_knows_language: bool
+    keyword_coverage: float | None = None
+    """Word-vector dense leg only: the IDF-weighted share of the query's words the best keyword passage holds."""
 
-    def as_dict(self) -> dict[str, float | bool]:
+    def as_dict(self) -> dict[str, float | bool | None]:
         return {
             "dense": round(self.dense, 4),
             "keyword": round(self.keyword, 4),
             "keyword_confidence": round(self.keyword_confidence, 4),
             "model_knows_language": self.model_knows_language,
+            "keyword_coverage": None if self.keyword_coverage is None else round(self.keyword_coverage, 4),
         }
 
 

@@ -199,7 +199,11 @@ class Searcher:
                 floor, dense_model, base_weight = fusion.DENSE_FLOOR, self.manifest.get("model"), fusion.DENSE_WEIGHT
             lexical = self._keyword(store, analyzed, depth, filters) if mode != "dense" else []
             knows_language = word_leg is not None or self._model_knows_language(analyzed)
-            weights = fusion.leg_weights(dense, lexical, knows_language, base_weight)
+            coverage = None
+            if word_leg is not None:
+                best = [pid for pid, _ in lexical[: fusion.COVERAGE_PASSAGES]]
+                coverage = word_leg.coverage(analyzed.terms, store, best)
+            weights = fusion.leg_weights(dense, lexical, knows_language, base_weight, coverage)
             if mode == "hybrid":
                 dense = fusion.matched(dense, lexical, weights, floor)
             elif mode == "dense":

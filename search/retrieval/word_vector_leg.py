@@ -3,14 +3,15 @@
 When the index's model cannot read a Japanese query (the bundled English all-MiniLM-L6-v2), the dense leg is
 answered by chiVe word vectors (search.models.word_vectors) instead of weighing nothing. A passage's vector is
 the IDF-weighted mean of the vectors of its content-word lemmas, which the keyword leg already stores
-(passages_fts.heading_words/body_words), with the corpus's first principal component removed (the direction
-every mean of word vectors shares: Arora et al., "A Simple but Tough-to-Beat Baseline for Sentence
-Embeddings", 2017). Nothing is encoded at build time and nothing new is stored: the vectors are made from
-SQLite when a generation is first searched, so every index with lemmas (format 3) gains the leg without a
-rebuild, and document frequencies always describe the current corpus.
+(passages_fts.heading_words/body_words), with the corpus's first principal component removed: the direction
+every mean of word vectors shares (Arora et al., "A Simple but Tough-to-Beat Baseline for Sentence
+Embeddings", 2017). Of a heading only the Japanese words count: a document without headings is titled by its
+file name, and `s0` or `faq_01` mean nothing (on JSTS valid they cost .07 MRR@10).
 
-Measured with unidic lemmas and normalized word vectors, dense alone, MRR@10: JSTS valid .752 (.739 without
-removing the component), JSTS train .491 (benchmarks/README.md, "Retrieval quality").
+Nothing is encoded at build time and nothing new is stored: the vectors are made from SQLite when a
+generation is first searched, so every index with lemmas (format 3) gains the leg without a rebuild, and
+document frequencies always describe the current corpus. Dense alone, MRR@10: JSTS valid .742, train .495
+(benchmarks/README.md, "Retrieval quality").
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from search.models.word_vectors import WordVectors
+from search.retrieval import fusion
 from search.storage.store import Store
+from search.text.language import is_japanese
 
 COMPONENT_MIN_PASSAGES = 500
 """Fewer passages than this keep their common component: estimated from a handful of passages, the "common"
@@ -49,10 +52,11 @@ class WordVectorLeg:
         bags: list[list[str]] = []
         for pid, heading_words, body_words in store.passage_words():
             ids.append(int(pid))
-            bags.append([w for w in f"{heading_words} {body_words}".split() if words.row(w) is not None])
+            heading = [w for w in heading_words.split() if is_japanese(w)]
+            bags.append([*heading, *body_words.split()])
         df: Counter[str] = Counter()
         for bag in bags:
-            df.update(set(bag))
+            df.update(set(bag))  # every word: keyword coverage weighs words the vectors do not know too
         leg = cls(words, np.asarray(ids, dtype=np.int64), np.zeros((len(ids), words.dim), np.float32), df, np.zeros(0))
         raw = np.stack([leg._mean(bag) for bag in bags]) if bags else leg.matrix
         leg._component = first_component(raw)
@@ -81,6 +85,11 @@ class WordVectorLeg:
     def known(self, lemmas: Sequence[str]) -> list[str]:
         """The lemmas the word vectors know (a query of unknown words has no vector: no dense match)."""
         return [w for w in lemmas if self.words.row(w) is not None]
+
+    def coverage(self, lemmas: Sequence[str], store: Store, passage_ids: Sequence[int]) -> float:
+        """fusion.keyword_coverage of the query's lemmas by these passages (the keyword leg's best)."""
+        matched = [f"{heading} {body}".split() for heading, body in store.passage_lemmas(passage_ids)]
+        return fusion.keyword_coverage(lemmas, matched, self.idf)
 
     def search(self, lemmas: Sequence[str], depth: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """(passage id, cosine) best first, for the query's content-word lemmas."""

@@ -120,6 +120,7 @@ COUNT_PASSAGES = "SELECT count(*) FROM passages"
 SELECT_PASSAGE_IDS = "SELECT id FROM passages"
 # The stored content-word lemmas of every passage (the word-vector leg builds its passage vectors from them).
 SELECT_PASSAGE_WORDS = "SELECT rowid, heading_words, body_words FROM passages_fts"
+SELECT_PASSAGE_WORDS_OF = "SELECT heading_words, body_words FROM passages_fts WHERE rowid IN ({ids})"
 EMBEDDINGS_BY_HASH = "SELECT content_hash, embedding FROM passages WHERE content_hash IN ({ids})"
 EMBEDDINGS_AFTER = "SELECT id, embedding FROM passages WHERE id > ? ORDER BY id LIMIT ?"
 EMBEDDINGS_BY_ID = "SELECT id, embedding FROM passages WHERE id IN ({ids})"

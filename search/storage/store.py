@@ -282,6 +282,11 @@ class Store:
         """(passage id, heading lemmas, body lemmas) of every passage; lemmas separated by spaces."""
         return iter(self.conn.execute(sql.SELECT_PASSAGE_WORDS))
 
+    def passage_lemmas(self, ids: Sequence[int]) -> list[tuple[str, str]]:
+        """(heading lemmas, body lemmas) of these passages."""
+        ids = list(ids)
+        return [tuple(r) for r in self.conn.execute(sql.SELECT_PASSAGE_WORDS_OF.format(ids=sql.marks(len(ids))), ids)]
+
     def embeddings_by_hash(self, hashes: Iterable[str], dimension: int) -> dict[str, np.ndarray]:
         """Embeddings already computed for identical passage text anywhere in the index."""
         found: dict[str, np.ndarray] = {}
