@@ -124,6 +124,17 @@ def test_keyword_mode_gives_the_hand_computed_values(tiny_model_dir: Path, capsy
     assert {"index", "encode", "search"} <= set(report["seconds"])
 
 
+def test_every_report_carries_plain_bigram_bm25_measured_on_the_same_index(tiny_model_dir: Path, capsys) -> None:
+    """The fixture's queries are bare words (no particles to drop, no inflection): plain bigram BM25 ranks them
+    as the keyword leg does, so the reference equals the hand-computed values."""
+    code, out, _ = run_eval(capsys, "--mode", "keyword", "--model", str(tiny_model_dir))
+    assert code == 0 and "(reference) plain_bigram_bm25: recall@1 0.3000" in out
+    code, out, _ = run_eval(capsys, "--mode", "keyword", "--json", "--model", str(tiny_model_dir))
+    got = json.loads(out)["reference"]["plain_bigram_bm25"]
+    for name, value in EXPECTED_KEYWORD.items():
+        assert got[name] == pytest.approx(value, abs=5e-5), name
+
+
 def test_all_modes_are_reported_and_the_temporary_index_is_removed(
     tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:

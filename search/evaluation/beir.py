@@ -31,6 +31,7 @@ from search.ingest.chunk import ChunkSettings
 from search.models.spec import EncoderSpec
 from search.retrieval.results import SearchResult
 from search.retrieval.searcher import MODES, Searcher
+from search.text import keyword
 
 CORPUS_FILE, QUERIES_FILE, QRELS_FILE = "corpus.jsonl", "queries.jsonl", "qrels.tsv"
 STAGING_DIR = "corpus"  # inside the index folder: the corpus written out as documents
@@ -226,6 +227,7 @@ def evaluate_dataset(
         "passages": searcher_counts["passages"],
         "chunk": chunk.as_dict(),
         "modes": report["modes"],
+        "reference": report["reference"],
         "seconds": report["seconds"],
     }
 
@@ -266,9 +268,27 @@ def _search_all(
             ]
             seconds["search"][mode] = round(time.perf_counter() - started, 3)
             results[mode] = score_rankings(rankings, judged)
+        reference = score_rankings([plain_bigram_ranking(searcher, text, path_to_id) for text in texts], judged)
     finally:
         searcher.close()
-    return {"modes": results, "seconds": seconds, "counts": counts}
+    return {"modes": results, "reference": {REFERENCE: reference}, "seconds": seconds, "counts": counts}
+
+
+REFERENCE = "plain_bigram_bm25"
+"""The baseline every report carries, measured on the same index and queries: BM25 over the character bigrams
+of the whole query (particles and endings included) in the heading and text columns, without lemmas,
+synonyms or vectors: the keyword leg as it was before it knew Japanese words."""
+
+
+def plain_bigram_ranking(searcher: Searcher, text: str, path_to_id: dict[str, str]) -> list[str]:
+    expression = keyword.match_expression(keyword.tokens(text), [])
+    if expression is None:
+        return []
+    store = searcher.store
+    passages = store.keyword_search(expression, PASSAGE_DEPTH)
+    rows = store.passage_rows([pid for pid, _ in passages])
+    paths = [rows[pid]["path"] for pid, _ in passages]
+    return list(dict.fromkeys(path_to_id[path] for path in paths if path in path_to_id))
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -286,6 +306,8 @@ def format_report(report: dict[str, Any]) -> str:
             + "".join(f"{values[name]:>10.4f}" for name in names)
             + f"{report['seconds']['search'][mode]:>10.2f}"
         )
+    for name, values in report.get("reference", {}).items():
+        lines.append(f"{'(reference) ' + name}: " + ", ".join(f"{k} {values[k]:.4f}" for k in names))
     seconds = report["seconds"]
     lines += ["", f"Seconds: index {seconds['index']:.2f}, query encoding {seconds['encode']:.2f}"]
     return "\n".join(lines)
