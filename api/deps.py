@@ -48,6 +48,8 @@ def load_searcher(settings: ApiSettings) -> Searcher:
         device=settings.device,
         precision=settings.precision,
         query_cache_size=settings.query_cache_size,
+        reranker=settings.reranker,
+        rerank_depth=settings.rerank_depth,
     )
     return ensure_loaded(index.searcher)
 
@@ -63,6 +65,8 @@ def ensure_loaded(searcher: Searcher) -> Searcher:
     encoder.encode_query(WARM_UP_QUERY)
     searcher.thesaurus()  # the synonym dictionary takes a second or more to load the first time
     searcher.word_vectors()  # so do the Japanese word vectors (search.models.word_vectors)
+    if searcher.reranker is not None:
+        searcher.reranker.load()  # a reranker named but missing fails the start, not the first search
     return searcher
 
 
@@ -93,6 +97,7 @@ def index_stats(searcher: Searcher) -> dict[str, Any]:
         info = encoder.info
         stats["encoder"] = {"backend": info.backend, "reason": info.backend_reason}
     stats["dense_models"] = {language: public_model_name(m) for language, m in searcher.dense_models().items()}
+    stats["reranker"] = None if searcher.reranker is None else public_model_name(searcher.reranker.model_id)
     note = searcher.word_vectors_note()
     if stats["dense_models"]["ja"] is None and note:
         stats["dense_models_note"] = f"Japanese queries are keyword-only: {note}"

@@ -161,6 +161,9 @@ class SearchHit(BaseModel):
         description="the passage grown to whole sentences, about 300 characters at most (the passage alone when "
         "its own sentences are longer): document_text[window_start:window_end]"
     )
+    rerank_score: float | None = Field(
+        None, description="with a reranker: its score; the first results are in its order (null: not re-scored)"
+    )
 
 
 class LegWeights(BaseModel):
@@ -198,6 +201,7 @@ class SearchResponse(BaseModel):
         description="what answered the dense leg (null in keyword mode): the embedding model, or word vectors for "
         "a Japanese query the model cannot read",
     )
+    reranker: str | None = Field(None, description="the cross-encoder that re-ordered the first results (null: none)")
     query_terms: list[str] = Field(default_factory=list, description="the words searched for, after analysis")
     expansions: list[Expansion] = Field(default_factory=list)
 
@@ -264,6 +268,7 @@ class Health(BaseModel):
         "model, or word vectors for Japanese when the model cannot read it; null: keyword search only",
     )
     dense_models_note: str | None = Field(None, description="why Japanese queries are keyword-only, and what to do")
+    reranker: str | None = Field(None, description="the cross-encoder that re-scores the first results (null: none)")
     generation_models: dict[str, Any] | None = Field(
         None, description="answer and quiz models (loaded or not, lazily on first use) and generation limits"
     )

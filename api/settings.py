@@ -42,6 +42,8 @@ class ApiSettings:
     # Intra-op threads per model call; None: the cores divided by max_concurrent_model_calls (api.concurrency).
     threads_per_call: int | None = config.THREADS_PER_CALL.default
     query_cache_size: int = config.QUERY_CACHE_SIZE.default  # query embeddings kept; 0: off
+    reranker: str | None = config.RERANKER.default  # cross-encoder re-scoring the first results; None: off
+    rerank_depth: int = config.RERANK_DEPTH.default
     # Access control: identities with groups (None: no keys file), and a proxy's groups header.
     api_keys: Identities | None = field(default=None, repr=False)
     trusted_groups_header: str = ""
@@ -64,6 +66,7 @@ class ApiSettings:
         config.MAX_BODY_BYTES.check(self.max_body_bytes)
         config.THREADS_PER_CALL.check(self.threads_per_call)
         config.QUERY_CACHE_SIZE.check(self.query_cache_size)
+        config.RERANK_DEPTH.check(self.rerank_depth)
         if self.api_key is not None and not self.api_key:
             raise SearchError("The API key is empty: set a non-empty key or none at all")
         config.AUDIT_LOG_MAX_MB.check(self.audit_log_max_mb)
@@ -134,6 +137,8 @@ def load_settings(
     max_body_bytes: int = config.MAX_BODY_BYTES.default,
     threads_per_call: int | None = config.THREADS_PER_CALL.default,
     query_cache_size: int = config.QUERY_CACHE_SIZE.default,
+    reranker: str | None = None,
+    rerank_depth: int = config.RERANK_DEPTH.default,
     api_keys_file: Path | None = None,
     trusted_groups_header: str | None = None,
     trusted_user_header: str | None = None,
@@ -160,6 +165,8 @@ def load_settings(
         max_body_bytes=max_body_bytes,
         threads_per_call=threads_per_call,
         query_cache_size=query_cache_size,
+        reranker=reranker,
+        rerank_depth=rerank_depth,
         api_keys=resolve_api_keys(api_keys_file, env),
         trusted_groups_header=str(given(trusted_groups_header, config.TRUSTED_GROUPS_HEADER)).strip(),
         trusted_user_header=str(given(trusted_user_header, config.TRUSTED_USER_HEADER)).strip(),

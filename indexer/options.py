@@ -118,8 +118,9 @@ def as_groups(args: argparse.Namespace) -> tuple[str, ...] | None:
     return None if given is None else caller_groups(check_groups(given, "--as"))
 
 
-def open_index(args: argparse.Namespace) -> Index:
-    """The index as the command's flags open it: --index, --device, --precision and --as."""
+def open_index(args: argparse.Namespace, **options: Any) -> Index:
+    """The index as the command's flags open it: --index, --device, --precision and --as (`options`: more of
+    Index's keyword arguments)."""
     from search import Index
 
     return Index(
@@ -127,4 +128,5 @@ def open_index(args: argparse.Namespace) -> Index:
         device=setting_value(args, config.DEVICE),
         precision=setting_value(args, config.PRECISION),
         groups=as_groups(args),
+        **options,
     )

@@ -36,6 +36,7 @@ ROLES = {
     "qa_model_ja": "Japanese QA model",
     "qa_model_en": "English QA model",
     "qg_model": "question generation model",
+    "reranker": "reranking cross-encoder",
 }
 
 

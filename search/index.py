@@ -45,6 +45,7 @@ class Index:
     `chunk_tokens`, `chunk_overlap`): None means "as recorded, else the default". `encoder` passes an already
     loaded encoder (tests, notebooks); its model must agree with `model`. `groups` reads the index as a member
     of those access groups (and `all`) would: every search, answer and quiz sees only their documents.
+    `reranker` (a cross-encoder's hub id or folder) re-scores the first `rerank_depth` results of each search.
     """
 
     def __init__(
@@ -62,6 +63,8 @@ class Index:
         query_cache_size: int = config.QUERY_CACHE_SIZE.default,
         encoder: Encoder | None = None,
         groups: Sequence[str] | None = None,
+        reranker: str | None = config.RERANKER.default,
+        rerank_depth: int = config.RERANK_DEPTH.default,
     ) -> None:
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
@@ -91,6 +94,8 @@ class Index:
             loaded=encoder,
         )
         self.query_cache_size = query_cache_size
+        self.reranker = reranker
+        self.rerank_depth = config.RERANK_DEPTH.check(rerank_depth)
         self.groups = None if groups is None else caller_groups(groups)
         self._searcher: Searcher | ScopedSearcher | None = None
 
@@ -150,6 +155,7 @@ class Index:
         """The thread-safe searcher (loaded on first use), limited to `groups` when the index was opened with
         them; it follows new generations without a restart."""
         if self._searcher is None:
+            from search.models.reranker import Reranker
             from search.retrieval.searcher import Searcher
 
             loaded = self.encoder.loaded if self.encoder.model == self.manifest.get("model") else None
@@ -159,6 +165,8 @@ class Index:
                 precision=self.encoder.precision,
                 encoder=loaded,
                 query_cache_size=self.query_cache_size,
+                reranker=None if self.reranker is None else Reranker(self.reranker, device=self.encoder.device),
+                rerank_depth=self.rerank_depth,
             )
             self._searcher = searcher if self.groups is None else ScopedSearcher(searcher, self.groups)
         return self._searcher

@@ -218,6 +218,19 @@ WORD_VECTORS = _define(
         metavar="PACKAGE_OR_DIR",
     )
 )
+RERANKER = _define(
+    Setting(
+        "reranker",
+        None,
+        "cross-encoder that re-scores the first results (hub id or folder), e.g. "
+        "hotchpotch/japanese-reranker-cross-encoder-small-v1; off when not set",
+        env="INDEXER_RERANKER",
+        metavar="ID_OR_PATH",
+    )
+)
+RERANK_DEPTH = _define(
+    Setting("rerank_depth", 20, "results the reranker re-scores", type=int, minimum=2, maximum=100, metavar="N")
+)
 IVF_THRESHOLD = _define(
     Setting(
         "ivf_threshold",

@@ -49,6 +49,7 @@ HIT_KEYS = {
     "window_start",
     "window_end",
     "window_text",
+    "rerank_score",
 }
 MODES = ("hybrid", "dense", "keyword")
 
@@ -107,6 +108,7 @@ def test_search_response_has_the_documented_shape(client: TestClient) -> None:
         "leg_weights",
         "collapsed",
         "dense_model",
+        "reranker",
         "query_terms",
         "expansions",
     }

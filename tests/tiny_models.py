@@ -110,3 +110,28 @@ def make_seq2seq_t5_english(out_dir: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     T5ForConditionalGeneration(_t5_config(processor.get_piece_size() + EXTRA_IDS)).save_pretrained(out_dir)
     return out_dir
+
+
+def make_cross_encoder(out_dir: Path, texts: list[str], seed: int = 0) -> Path:
+    """A tiny random BERT sequence classifier with one output (a reranking cross-encoder's shape) and a
+    character-level WordPiece vocabulary of `texts`, saved like a downloaded reranker."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    characters = sorted({c for text in texts for c in text if not c.isspace()})
+    vocab = out_dir / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *characters]) + "\n", encoding="utf-8")
+    BertTokenizerFast(vocab_file=str(vocab), do_lower_case=False).save_pretrained(out_dir)
+    config = BertConfig(
+        vocab_size=5 + len(characters),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        num_labels=1,
+    )
+    torch.manual_seed(seed)
+    BertForSequenceClassification(config).save_pretrained(out_dir)
+    return out_dir

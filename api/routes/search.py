@@ -40,5 +40,10 @@ async def search(body: SearchRequest, state: Annotated[AppState, Depends(get_sta
         collapse=body.collapse,
     )
     state.metrics.searches.labels(result.mode).inc()
-    shown = {**result.as_dict(), "dense_model": public_model_name(result.dense_model)}  # no local paths leave the API
+    # No local paths leave the API: models given as folders are named by the folder's name.
+    shown = {
+        **result.as_dict(),
+        "dense_model": public_model_name(result.dense_model),
+        "reranker": public_model_name(result.reranker),
+    }
     return SearchResponse.model_validate({**shown, "query": body.query, "k": body.k, "offset": body.offset})

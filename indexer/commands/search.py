@@ -20,13 +20,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--mode", default="hybrid", choices=MODES, help="ranking: hybrid (default), dense or keyword")
     opt.add_filters(parser)
     parser.add_argument("--offset", type=int, default=0, help=config.OFFSET.describe())
+    opt.add_setting(parser, config.RERANKER)
+    opt.add_setting(parser, config.RERANK_DEPTH)
     opt.add_as(parser)
     opt.add_runtime(parser)
     opt.add_json(parser, "the results")
 
 
 def run(args: argparse.Namespace) -> int:
-    index = opt.open_index(args)
+    index = opt.open_index(
+        args,
+        reranker=opt.setting_value(args, config.RERANKER),
+        rerank_depth=opt.setting_value(args, config.RERANK_DEPTH),
+    )
     result = index.search(
         args.query, k=args.k, mode=args.mode, filters=opt.parse_filters(args.filter), offset=args.offset
     )

@@ -61,6 +61,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         config.MODEL_QUEUE_TIMEOUT,
         config.THREADS_PER_CALL,
         config.QUERY_CACHE_SIZE,
+        config.RERANKER,
+        config.RERANK_DEPTH,
     ):
         opt.add_setting(parser, setting)
     gen.add_model_flags(parser, qg=True)  # generation models load on the first request using them
@@ -107,6 +109,8 @@ def api_settings(args: argparse.Namespace) -> ApiSettings:
         model_queue_timeout_s=opt.setting_value(args, config.MODEL_QUEUE_TIMEOUT),
         threads_per_call=opt.setting_value(args, config.THREADS_PER_CALL),
         query_cache_size=opt.setting_value(args, config.QUERY_CACHE_SIZE),
+        reranker=opt.setting_value(args, config.RERANKER),
+        rerank_depth=opt.setting_value(args, config.RERANK_DEPTH),
         api_keys_file=args.api_keys_file,
         trusted_groups_header=args.trusted_groups_header,
         trusted_user_header=args.trusted_user_header,

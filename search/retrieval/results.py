@@ -62,6 +62,8 @@ class Hit:
     window_text: str = ""
     """The passage grown to whole sentences of its document (about 300 characters at most), for people and
     answers to read; offsets into the document text like `start`/`end`. Empty on hits not made by a search."""
+    rerank_score: float | None = None
+    """The reranker's score, for the first results of a search with a reranker (they are in its order)."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any], score: float = 0.0, **extra: Any) -> Hit:
@@ -100,6 +102,8 @@ class SearchResult:
     weights: LegWeights | None = None
     """Hybrid only: how much each leg counted for this query."""
     collapsed: bool = False
+    reranker: str | None = None
+    """The cross-encoder that re-ordered the first results, if any (search.models.reranker)."""
     dense_model: str | None = None
     """What answered the dense leg (not in keyword mode): the index's embedding model, or word vectors for a
     Japanese query that an English-only model cannot read."""
@@ -123,6 +127,7 @@ class SearchResult:
             "leg_weights": None if self.weights is None else self.weights.as_dict(),
             "collapsed": self.collapsed,
             "dense_model": self.dense_model,
+            "reranker": self.reranker,
         }
         if self.query is not None:
             out["query_terms"] = list(self.query.terms)

@@ -31,6 +31,7 @@ from search.text.synonyms import Thesaurus
 
 if TYPE_CHECKING:
     from search.models.encoder import Encoder
+    from search.models.reranker import Reranker
 
 MODES = ("hybrid", "dense", "keyword")
 MIN_CANDIDATES = 100
@@ -79,8 +80,11 @@ class Searcher:
         query_cache_size: int = DEFAULT_QUERY_CACHE_SIZE,
         bundled_synonyms: bool = True,
         word_vectors: str | None = None,
+        reranker: Reranker | None = None,
+        rerank_depth: int = config.RERANK_DEPTH.default,
     ) -> None:
-        """`word_vectors`: the `word_vectors` setting (None: its environment variable or default)."""
+        """`word_vectors`: the `word_vectors` setting (None: its environment variable or default). `reranker`
+        re-scores the first `rerank_depth` results of every search (off when None)."""
         self.index_dir = index_dir
         self.device = device
         self.precision = precision
@@ -94,6 +98,8 @@ class Searcher:
         self.word_vectors_source: str = config.WORD_VECTORS.value() if word_vectors is None else word_vectors
         self._words: tuple[wv.WordVectors | None] | None = None
         self._word_leg: tuple[int, WordVectorLeg] | None = None
+        self.reranker = reranker
+        self.rerank_depth = config.RERANK_DEPTH.check(rerank_depth)
         self.manifest = self.store.manifest()  # fails early, saying to run `indexer build`, without an index
         if not self.manifest.get("model"):  # tables, but no build committed: a first build failed or was stopped
             self.store.close()
@@ -209,6 +215,9 @@ class Searcher:
             elif mode == "dense":
                 dense = [(pid, score) for pid, score in dense if score >= floor]
             ranked = fusion.fuse(mode, dense, lexical, weights)
+            rerank_scores: dict[int, float] = {}
+            if self.reranker is not None and ranked:
+                ranked, rerank_scores = self._rerank(store, query, ranked)
             more: dict[int, int] = {}
             if collapse:
                 ranked, more = _collapse(ranked, store.passage_documents([pid for pid, _, _, _ in ranked]))
@@ -229,6 +238,7 @@ class Searcher:
                     dense=dense_leg,
                     keyword=keyword_leg,
                     more_in_document=more.get(pid, 0),
+                    rerank_score=rerank_scores.get(pid),
                     window_start=window.start,
                     window_end=window.end,
                     window_text=window.text,
@@ -243,7 +253,19 @@ class Searcher:
             weights=weights if mode == "hybrid" else None,
             collapsed=collapse,
             dense_model=None if mode == "keyword" else dense_model,
+            reranker=None if self.reranker is None else self.reranker.model_id,
         )
+
+    def _rerank(self, store: Store, query: str, ranked: fusion.Ranked) -> tuple[fusion.Ranked, dict[int, float]]:
+        """The first `rerank_depth` results in the reranker's order (ties keep the fused order), the rest after
+        them as they were; and the reranker's score of each re-scored passage."""
+        assert self.reranker is not None
+        top = ranked[: self.rerank_depth]
+        rows = store.passage_rows([pid for pid, *_ in top])
+        texts = [f"{rows[pid]['heading']}\n{rows[pid]['text']}".strip() for pid, *_ in top]
+        scores = dict(zip((pid for pid, *_ in top), self.reranker.score(query, texts), strict=True))
+        order = sorted(range(len(top)), key=lambda i: (-scores[top[i][0]], i))
+        return [top[i] for i in order] + ranked[self.rerank_depth :], scores
 
     def word_vectors(self) -> wv.WordVectors | None:
         """The Japanese word vectors (loaded once), or None when the setting is `off` or the default package
