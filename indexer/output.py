@@ -49,13 +49,22 @@ def print_build_summary(s: dict[str, Any]) -> None:
 
 def mode_used(result: Any) -> str:
     """The mode that actually ranked the hits: hybrid whose dense leg had no weight is a keyword search."""
-    if result.mode == "hybrid" and result.weights is not None and result.weights.dense == 0:
-        return "keyword search (hybrid asked; the embedding model cannot read this query's language)"
+    weights = result.weights
+    if result.mode == "hybrid" and weights is not None and weights.dense == 0:
+        if not weights.model_knows_language:
+            return "keyword search (hybrid asked; the embedding model cannot read this query's language)"
+        if weights.keyword_coverage is not None and weights.keyword_coverage >= 1:
+            return "keyword search (hybrid asked; the keyword match holds every word, so word vectors add nothing)"
+        return "keyword search (hybrid asked; nothing matched by meaning)"
     return f"{result.mode} search"
 
 
 def print_hits(query: str, result: Any, model: str | None) -> None:
-    print(f"Query: {safe(query)}   [{mode_used(result)}, model {model}, generation {result.generation}]")
+    """`model`: the index's; the line names what actually answered the meaning half (word vectors for a
+    Japanese query the model cannot read) and the reranker, if any."""
+    by = getattr(result, "dense_model", None) or model
+    reranked = f", reranked by {result.reranker}" if getattr(result, "reranker", None) else ""
+    print(f"Query: {safe(query)}   [{mode_used(result)}, model {by}{reranked}, generation {result.generation}]")
     expansions = getattr(result.query, "expansions", ())
     if expansions:
         print("  also searched: " + ", ".join(f"{safe(e.term)} (for {safe(e.source)})" for e in expansions))

@@ -118,3 +118,17 @@ def test_an_index_changed_after_the_first_search_gets_new_word_vectors(
     (docs / "pay.md").write_text("# 給与\n\n給与は月末に支払う。\n", encoding="utf-8")
     build(docs, tmp_path / "index", encoder, ChunkSettings())
     assert [h.path for h in searcher.search("給料", mode="dense").hits][:1] == ["pay.md"]
+
+
+def test_the_mode_line_says_why_a_hybrid_search_was_a_keyword_search() -> None:
+    from indexer.output import mode_used
+    from search.retrieval.results import LegWeights, SearchResult
+
+    def line(dense: float, knows: bool, coverage: float | None) -> str:
+        weights = LegWeights(dense, 1.0, 0.0, knows, coverage)
+        return mode_used(SearchResult(generation=1, mode="hybrid", total_candidates=0, hits=[], weights=weights))
+
+    assert "cannot read this query's language" in line(0.0, False, None)
+    assert "holds every word" in line(0.0, True, 1.0)
+    assert "nothing matched by meaning" in line(0.0, True, 0.4)
+    assert line(0.7, True, 0.4) == "hybrid search"

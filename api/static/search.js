@@ -73,8 +73,11 @@ function renderResults(data) {
 
 /** The mode that actually ranked the results: hybrid whose dense leg had no weight is a keyword search. */
 export function modeUsed(data) {
-  if (data.mode === "hybrid" && data.leg_weights && data.leg_weights.dense === 0) {
-    return "キーワード検索（この埋め込みモデルは質問の言語を読めません）";
+  const weights = data.leg_weights;
+  if (data.mode === "hybrid" && weights && weights.dense === 0) {
+    if (!weights.model_knows_language) return "キーワード検索（この埋め込みモデルは質問の言語を読めません）";
+    if (weights.keyword_coverage >= 1) return "キーワード検索（質問の語がすべて一致したため、意味の検索は加えていません）";
+    return "キーワード検索（意味の近い箇所は見つかりませんでした）";
   }
   const name = { hybrid: "ハイブリッド検索", dense: "意味検索", keyword: "キーワード検索" }[data.mode] || data.mode;
   return data.dense_model ? `${name}（意味: ${data.dense_model}）` : name;

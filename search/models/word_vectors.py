@@ -161,6 +161,13 @@ def _cached_word_rows(vocab: Path) -> dict[str, int]:
     return rows
 
 
+def with_lower_case(rows: dict[str, int]) -> dict[str, int]:
+    """Also each word in lower case where that is not a word of its own: the stored lemmas are lower-cased
+    (search.text.morphology), chiVe writes PC, VPN and IT in capitals."""
+    lowered = {word.lower(): row for word, row in rows.items() if word.lower() not in rows}
+    return {**lowered, **rows}
+
+
 _loaded: dict[str, WordVectors] = {}
 _lock = threading.Lock()
 
@@ -179,6 +186,6 @@ def load_word_vectors(source: str = PACKAGE) -> WordVectors:
             raise WordVectorsUnavailableError(source, f"{vocab / 'vectors'} is not a matrix")
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors = vectors / np.where(norms > 0, norms, 1.0)
-        loaded = WordVectors(_package_label(source, vocab), _cached_word_rows(vocab), vectors)
+        loaded = WordVectors(_package_label(source, vocab), with_lower_case(_cached_word_rows(vocab)), vectors)
         _loaded[source] = loaded
         return loaded
