@@ -64,7 +64,7 @@ def ensure_loaded(searcher: Searcher) -> Searcher:
     _ = encoder.model
     encoder.encode_query(WARM_UP_QUERY)
     searcher.thesaurus()  # the synonym dictionary takes a second or more to load the first time
-    searcher.word_vectors()  # so do the Japanese word vectors (search.models.word_vectors)
+    searcher.warm_word_leg()  # so do the Japanese word vectors and their passage vectors, where they are used
     if searcher.reranker is not None:
         searcher.reranker.load()  # a reranker named but missing fails the start, not the first search
     return searcher

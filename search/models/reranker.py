@@ -27,7 +27,7 @@ MAX_LENGTH = 512
 
 
 class Reranker:
-    """Loads on first use (thread-safe); `score` is safe to call from several threads."""
+    """Loads on first use; `score` may be called from several threads (the tokenizer runs under a lock)."""
 
     def __init__(self, model_id: str, device: str = "auto", max_length: int = MAX_LENGTH) -> None:
         self.model_id = model_id
@@ -66,14 +66,15 @@ class Reranker:
         scores: list[float] = []
         for start in range(0, len(passages), BATCH_SIZE):
             batch = list(passages[start : start + BATCH_SIZE])
-            inputs = self._tokenizer(
-                [query] * len(batch),
-                batch,
-                padding=True,
-                truncation="longest_first",  # a long query must not make a pair impossible
-                max_length=self.max_length,
-                return_tensors="pt",
-            ).to(self.device)
+            with self._lock:  # a fast tokenizer is not re-entrant across threads ("Already borrowed")
+                inputs = self._tokenizer(
+                    [query] * len(batch),
+                    batch,
+                    padding=True,
+                    truncation="longest_first",  # a long query must not make a pair impossible
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                ).to(self.device)
             with torch.inference_mode():
                 logits = self._model(**inputs).logits.float()
             relevance = logits[:, 0] if logits.shape[-1] == 1 else torch.log_softmax(logits, dim=-1)[:, -1]

@@ -21,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +31,18 @@ import numpy as np
 
 from search.errors import WordVectorsUnavailableError
 
+log = logging.getLogger(__name__)
+
 PACKAGE = "ja_ginza"
-"""The default source: the installed `ja-ginza` package (pip install 'jp-docsearch[ja]')."""
+"""The default source: the installed `ja-ginza` package (a dependency of the project)."""
 OFF = "off"
-INSTALL_HINT = "pip install 'ja-ginza>=5.3,<6' msgpack (or: pip install -e '.[ja]')"
+INSTALL_HINT = (
+    "install the project's dependencies again (pip install -e .), or pip install 'ja-ginza>=5.3,<6' msgpack; "
+    "INDEXER_WORD_VECTORS=off turns the word vectors off"
+)
+FILES = ("vectors", "key2row", "strings.json")
+"""The files of a spaCy vocab folder that the word vectors are read from."""
+CACHE_FORMAT = 1
 
 
 _MASK = (1 << 64) - 1
@@ -94,15 +104,20 @@ def vocab_dir(source: str) -> Path:
             )
         path = Path(next(iter(spec.submodule_search_locations)))
     for candidate in (path, path / "vocab", *sorted(path.glob("*/vocab"))):
-        if (candidate / "vectors").is_file() and (candidate / "key2row").is_file():
+        if all((candidate / name).is_file() for name in FILES):
             return candidate
-    raise WordVectorsUnavailableError(source, f"{path} holds no spaCy vectors (vocab/vectors and vocab/key2row)")
+    raise WordVectorsUnavailableError(
+        source, f"{path} holds no spaCy vectors (vocab/{', vocab/'.join(FILES)}); {INSTALL_HINT}"
+    )
 
 
 def _package_label(source: str, vocab: Path) -> str:
     meta = vocab.parent / "meta.json"
-    if meta.is_file():
-        info = json.loads(meta.read_text(encoding="utf-8"))
+    try:
+        info = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WordVectorsUnavailableError(source, f"{meta} cannot be read ({exc})") from exc
+    if isinstance(info, dict):
         name = "_".join(str(info[k]) for k in ("lang", "name") if info.get(k)) or Path(source).name
         return f"chiVe word vectors ({name} {info.get('version', '')})".replace(" )", ")")
     return f"word vectors ({Path(source).name})"  # a name, never a path: responses show it
@@ -127,37 +142,53 @@ def availability(source: str) -> tuple[str | None, str | None]:
 
 
 def _cache_file(vocab: Path) -> Path:
-    stamp = "-".join(f"{(vocab / n).stat().st_size}.{(vocab / n).stat().st_mtime_ns}" for n in _FILES)
-    key = hashlib.sha256(f"{vocab.resolve()}|{stamp}".encode()).hexdigest()[:24]
+    stamp = "-".join(f"{(vocab / n).stat().st_size}.{(vocab / n).stat().st_mtime_ns}" for n in FILES)
+    key = hashlib.sha256(f"{CACHE_FORMAT}|{vocab.resolve()}|{stamp}".encode()).hexdigest()[:24]
     return cache_dir() / "word-vectors" / f"{key}.json"
 
 
-_FILES = ("vectors", "key2row", "strings.json")
-
-
-def _word_rows(vocab: Path) -> dict[str, int]:
+def _word_rows(source: str, vocab: Path) -> dict[str, int]:
     """Word -> row, from spaCy's hash table and string store (the slow part, cached)."""
     import msgpack
 
-    key2row = msgpack.unpackb((vocab / "key2row").read_bytes(), strict_map_key=False)
-    strings = json.loads((vocab / "strings.json").read_text(encoding="utf-8"))
+    try:
+        key2row = msgpack.unpackb((vocab / "key2row").read_bytes(), strict_map_key=False)
+        strings = json.loads((vocab / "strings.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, msgpack.UnpackException) as exc:
+        raise WordVectorsUnavailableError(source, f"the files in {vocab} cannot be read ({exc})") from exc
+    if not isinstance(key2row, dict) or not isinstance(strings, list):
+        raise WordVectorsUnavailableError(source, f"{vocab} does not hold a spaCy hash table and string list")
     rows: dict[str, int] = {}
     for word in strings:
-        row = key2row.get(spacy_hash(word))
+        row = key2row.get(spacy_hash(word)) if isinstance(word, str) else None
         if row is not None:
             rows[word] = int(row)
     return rows
 
 
-def _cached_word_rows(vocab: Path) -> dict[str, int]:
+def _cached_word_rows(source: str, vocab: Path) -> dict[str, int]:
+    """The word table from the cache, else made and cached. A cache that cannot be read is made again; one
+    that cannot be written costs the ~2.5 s in every process, not a failure (both are logged)."""
     cache = _cache_file(vocab)
     if cache.is_file():
-        return json.loads(cache.read_text(encoding="utf-8"))
-    rows = _word_rows(vocab)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_suffix(".partial")
-    partial.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
-    partial.replace(cache)  # another process reading it sees the whole file or none
+        try:
+            rows = json.loads(cache.read_text(encoding="utf-8"))
+            if isinstance(rows, dict):
+                return rows
+            log.warning("word-vector cache %s holds no word table: making it again", cache)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            log.warning("word-vector cache %s is unreadable (%s): making it again", cache, exc)
+    rows = _word_rows(source, vocab)
+    temporary = cache.with_name(f"{cache.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+        os.replace(temporary, cache)  # a reader sees the whole file or none
+    except OSError as exc:
+        log.warning(
+            "could not write the word-vector cache %s (%s); set INDEXER_CACHE_DIR to a writable folder", cache, exc
+        )
+        temporary.unlink(missing_ok=True)
     return rows
 
 
@@ -181,11 +212,15 @@ def load_word_vectors(source: str = PACKAGE) -> WordVectors:
         vocab = vocab_dir(source)
         if importlib.util.find_spec("msgpack") is None:
             raise WordVectorsUnavailableError(source, f"reading it needs msgpack: {INSTALL_HINT}")
-        vectors = np.load(vocab / "vectors", allow_pickle=False).astype(np.float32, copy=False)
+        try:
+            vectors = np.load(vocab / "vectors", allow_pickle=False).astype(np.float32, copy=False)
+        except (OSError, ValueError) as exc:
+            raise WordVectorsUnavailableError(source, f"{vocab / 'vectors'} cannot be read ({exc})") from exc
         if vectors.ndim != 2:
             raise WordVectorsUnavailableError(source, f"{vocab / 'vectors'} is not a matrix")
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors = vectors / np.where(norms > 0, norms, 1.0)
-        loaded = WordVectors(_package_label(source, vocab), with_lower_case(_cached_word_rows(vocab)), vectors)
+        rows = {w: r for w, r in _cached_word_rows(source, vocab).items() if 0 <= r < len(vectors)}
+        loaded = WordVectors(_package_label(source, vocab), with_lower_case(rows), vectors)
         _loaded[source] = loaded
         return loaded

@@ -252,7 +252,8 @@ class Searcher:
             query=analyzed,
             weights=weights if mode == "hybrid" else None,
             collapsed=collapse,
-            dense_model=None if mode == "keyword" else dense_model,
+            # Only what ranked the hits: a dense leg that weighed nothing in hybrid answered nothing.
+            dense_model=None if mode == "keyword" or (mode == "hybrid" and weights.dense <= 0) else dense_model,
             reranker=None if self.reranker is None else self.reranker.model_id,
         )
 
@@ -284,9 +285,24 @@ class Searcher:
         return None if self.word_vectors() is not None else wv.availability(self.word_vectors_source)[1]
 
     def dense_models(self) -> dict[str, str | None]:
-        """Which model answers the dense leg for each query language (None: none, keyword only)."""
-        words = self.word_vectors()
-        return dense_models(self.manifest.get("model"), words.name if words is not None else None)
+        """Which model answers the dense leg for each query language (None: none, keyword only); loads the word
+        vectors only where they are needed (an English-only model)."""
+        model = self.manifest.get("model")
+        words = self.word_vectors() if model and is_english_only(model) else None
+        return dense_models(model, words.name if words is not None else None)
+
+    def needs_word_vectors(self) -> bool:
+        """True when Japanese queries' dense leg is the word vectors' (the index's model is English-only)."""
+        model = self.manifest.get("model")
+        return bool(model) and is_english_only(model) and self.word_vectors() is not None
+
+    def warm_word_leg(self) -> None:
+        """Build the word-vector leg of the current generation now (a server start), not on the first query."""
+        if self.needs_word_vectors():
+            store = self.store
+            with store.read_snapshot():
+                generation, _ = self.vectors_for(store)
+                self._word_leg_for(store, generation)
 
     def _reads_with_words(self, query: analysis.AnalyzedQuery) -> bool:
         """True when the word vectors, not the index's model, answer this query's dense leg."""

@@ -27,6 +27,7 @@ from search.retrieval import fusion
 from search.storage.store import Store
 from search.text.language import is_japanese
 
+BUILD_CHUNK = 2000
 COMPONENT_MIN_PASSAGES = 500
 """Fewer passages than this keep their common component: estimated from a handful of passages, the "common"
 direction is mostly one passage's own, and removing it hides that passage from every query."""
@@ -37,7 +38,7 @@ class WordVectorLeg:
 
     def __init__(
         self, words: WordVectors, ids: np.ndarray, matrix: np.ndarray, df: Counter[str], component: np.ndarray
-    ):
+    ) -> None:
         self.words = words
         self.ids = ids
         self.matrix = matrix  # (passages, dim), unit rows (zero rows for passages without a known word)
@@ -58,10 +59,38 @@ class WordVectorLeg:
         for bag in bags:
             df.update(set(bag))  # every word: keyword coverage weighs words the vectors do not know too
         leg = cls(words, np.asarray(ids, dtype=np.int64), np.zeros((len(ids), words.dim), np.float32), df, np.zeros(0))
-        raw = np.stack([leg._mean(bag) for bag in bags]) if bags else leg.matrix
+        raw = leg._means(bags)
         leg._component = first_component(raw)
         leg.matrix = leg._project(raw)
         return leg
+
+    def _means(self, bags: list[list[str]]) -> np.ndarray:
+        """The IDF-weighted sum of each bag's word vectors, one row per bag. Each distinct word is looked up
+        and weighed once; the rows are summed with numpy in chunks of BUILD_CHUNK bags, which bounds the
+        temporary (words x dim) array: a per-word numpy call made the first search of a 100,000-passage
+        index wait seconds."""
+        known: dict[str, tuple[int, float]] = {}
+        for word in self._df:
+            row = self.words.row(word)
+            if row is not None:
+                known[word] = (row, self.idf(word))
+        out = np.zeros((len(bags), self.words.dim), np.float32)
+        for start in range(0, len(bags), BUILD_CHUNK):
+            at: list[int] = []
+            rows: list[int] = []
+            weights: list[float] = []
+            for index, bag in enumerate(bags[start : start + BUILD_CHUNK], start):
+                for word in bag:
+                    entry = known.get(word)
+                    if entry is not None:
+                        at.append(index)
+                        rows.append(entry[0])
+                        weights.append(entry[1])
+            if at:  # `at` ascends: each bag's words are one run of rows, summed by reduceat
+                weighted = self.words.vectors[np.asarray(rows)] * np.asarray(weights, np.float32)[:, None]
+                bag_indexes, starts = np.unique(np.asarray(at), return_index=True)
+                out[bag_indexes] = np.add.reduceat(weighted, starts, axis=0)
+        return out
 
     def idf(self, word: str) -> float:
         """BM25-style smoothed IDF; a word no passage holds weighs like the rarest."""
