@@ -364,6 +364,13 @@ def test_faq_question_lines_and_headings_lose_to_the_sentence_that_answers() -> 
 
 
 def test_the_answer_window_takes_the_list_a_sentence_announces(sample_searcher: Searcher) -> None:
+    # Asked as 夜遅くにタクシーを使ってもいいですか, the Japanese word vectors rank the expense table's row
+    # 深夜帰宅時のタクシー代（22時以降） first, a fair answer (checked below) that is not the list under test.
+    paraphrase = Answerer(sample_searcher, settings()).answer(
+        "夜遅くにタクシーを使ってもいいですか", k=5, extractive=True
+    )
+    assert paraphrase.answer is not None and "タクシー" in paraphrase.answer
+    assert "22時" in paraphrase.answer or "午後10時" in paraphrase.answer
     question = "出張でタクシーを使えるのはどんなときですか"
     result = Answerer(sample_searcher, settings()).answer(question, k=5, extractive=True)
     assert result.answer is not None and "次のいずれかに該当する場合に限り利用できる。" in result.answer
