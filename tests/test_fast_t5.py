@@ -60,6 +60,7 @@ def test_fp32_matches_hugging_face(activation: str) -> None:
         again = model(input_ids=ids, attention_mask=mask).last_hidden_state
     valid = mask.bool()
     torch.testing.assert_close(fast[valid], expected[valid], atol=1e-5, rtol=1e-5)
+    assert not fast[~valid].any(), "padding is never computed: its positions stay zero"
     torch.testing.assert_close(again, expected, atol=1e-5, rtol=1e-5)
 
 

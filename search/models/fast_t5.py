@@ -81,17 +81,23 @@ class _Layer(nn.Module):
             _share(ff.wi, self.wi.weight)
         _share(ff.wo, self.wo.weight)
 
-    def forward(self, hidden: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        batch, length, _ = hidden.shape
+    def forward(
+        self, hidden: torch.Tensor, bias: torch.Tensor, tokens: torch.Tensor, shape: torch.Size
+    ) -> torch.Tensor:
+        """`hidden`: the real tokens only, packed (tokens, d_model); `tokens`: their places in the padded
+        (batch * length) layout of `shape` = (batch, length), which only attention needs."""
+        batch, length = shape
         x = rms_norm(hidden, self.norm1, self.eps).to(self.dtype)
-        qkv = self.qkv(x).view(batch, length, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        projected = self.qkv(x)
+        qkv = projected.new_zeros(batch * length, projected.shape[-1]).index_copy_(0, tokens, projected)
+        qkv = qkv.view(batch, length, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = (t.reshape(batch * self.heads, length, self.head_dim) for t in qkv)
         # T5 does not scale the scores. bias + q k^T in one batched GEMM; on a CPU this beats
         # scaled_dot_product_attention with a float mask by 1.4x (short texts) to 3x (300 tokens).
         scores = torch.baddbmm(bias, q, k.transpose(1, 2))
         context = torch.bmm(torch.softmax(scores, dim=-1), v)
-        context = context.view(batch, self.heads, length, self.head_dim).transpose(1, 2).reshape(batch, length, -1)
-        hidden.add_(self.o(context))  # in place: the residual stream is this forward pass's own tensor
+        context = context.view(batch, self.heads, length, self.head_dim).transpose(1, 2).reshape(batch * length, -1)
+        hidden.add_(self.o(context.index_select(0, tokens)))  # in place: this forward pass's own tensor
         x = rms_norm(hidden, self.norm2, self.eps).to(self.dtype)
         inner = self.wi(x)
         if self.gated:
@@ -184,9 +190,17 @@ class FastT5Encoder(nn.Module):
         return bias.to(self.dtype).reshape(batch * bias.shape[1], length, length)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Last hidden states (batch, L, d_model) in float32."""
-        hidden = self.embed(input_ids).float()  # a new tensor (embedding lookup): the layers add to it in place
+        """Last hidden states (batch, L, d_model) in float32 (zeros at padding positions).
+
+        Every linear layer, norm and residual runs on the real tokens only, packed: padding is ~11% of a
+        length-sorted batch of JSQuAD paragraphs and cost as much in every projection; only attention, which
+        needs the (batch, L) layout, sees it."""
+        batch, length = input_ids.shape
+        tokens = attention_mask.reshape(-1).nonzero().squeeze(1)
+        hidden = self.embed(input_ids.reshape(-1).index_select(0, tokens)).float()  # new tensor: added to in place
         bias = self.position_bias(input_ids, attention_mask)
         for layer in self.layers:
-            hidden = layer(hidden, bias)
-        return rms_norm(hidden, self.final_norm, self.eps)
+            hidden = layer(hidden, bias, tokens, input_ids.shape)
+        hidden = rms_norm(hidden, self.final_norm, self.eps)
+        out = hidden.new_zeros(batch * length, hidden.shape[-1]).index_copy_(0, tokens, hidden)
+        return out.view(batch, length, -1)
