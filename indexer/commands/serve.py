@@ -78,9 +78,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """The listening socket, bound now: a port in use is an error before any model loads (exit 2)."""
+    """The listening socket, bound now: a port in use is an error before any model loads (exit 2).
+
+    The protocol is named (IPPROTO_TCP), not left 0: asyncio turns Nagle's algorithm off only on
+    connections whose socket says TCP. Without it uvicorn's response headers and body, written separately,
+    waited for the client's delayed acknowledgement: every request after the first on a keep-alive
+    connection (a browser's) took 40 ms longer.
+    """
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host.strip("[]"), port))
