@@ -22,29 +22,29 @@ def match_spans(text: str, query: AnalyzedQuery) -> list[tuple[int, int]]:
     if not lemmas and not runs:
         return []
     words = morphology.words(text)
-    spans = [(w.start, w.end) for w in words if w.content and (w.lemma in lemmas or _norm(w) in runs)]
-    spans.extend(_run_spans(words, runs))
+    norms = [morphology.normalize(w.surface) for w in words]
+    spans = [
+        (w.start, w.end) for w, n in zip(words, norms, strict=True) if w.content and (w.lemma in lemmas or n in runs)
+    ]
+    spans.extend(_run_spans(words, norms, runs))
     return _merge(spans)
 
 
-def _norm(word: morphology.Word) -> str:
-    return morphology.normalize(word.surface)
+def _run_spans(words: Sequence[morphology.Word], norms: Sequence[str], runs: frozenset[str]) -> list[tuple[int, int]]:
+    """Consecutive words (no gap between them) whose joined surfaces equal a query run: 有給 + 休暇 = 有給休暇.
 
-
-def _run_spans(words: Sequence[morphology.Word], runs: frozenset[str]) -> list[tuple[int, int]]:
-    """Consecutive words (no gap between them) whose joined surfaces equal a query run: 有給 + 休暇 = 有給休暇."""
-    multi = [r for r in runs if len(r) > 1]
+    A join grows only while it is the beginning of some run of two or more characters (`prefixes`), so each
+    word is looked at a few times, not once per run."""
+    prefixes = {run[:n] for run in runs if len(run) > 1 for n in range(1, len(run))}
     spans: list[tuple[int, int]] = []
     for i, first in enumerate(words):
-        joined = ""
-        for j in range(i, min(i + _MAX_RUN_WORDS, len(words))):
-            if j > i and words[j].start != words[j - 1].end:
+        joined = norms[i]
+        for j in range(i + 1, min(i + _MAX_RUN_WORDS, len(words))):
+            if joined not in prefixes or words[j].start != words[j - 1].end:
                 break
-            joined += _norm(words[j])
-            if j > i and joined in runs:
+            joined += norms[j]
+            if joined in runs:
                 spans.append((first.start, words[j].end))
-            if not any(r.startswith(joined) for r in multi):
-                break
     return spans
 
 

@@ -7,21 +7,31 @@ boundaries, and search/ must not import from indexer/.
 
 from __future__ import annotations
 
+import re
+
 OPENERS = "「『（(【［[〈《〔｛{“‘"
 CLOSERS = "」』）)】］]〉》〕｝}”’"
 TERMINATORS = "。！？!?．"
 # After 「…。」 a quotation usually continues the sentence (「はい。」と言った); these start such a continuation.
 CONTINUATIONS = "とっのにがをはもでへや、，。」』）)"
+_SIGNIFICANT = re.compile("[\n." + re.escape(OPENERS + CLOSERS + TERMINATORS) + "]")
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Sentence spans (start, end) inside text[start:end], whitespace trimmed, brackets kept whole."""
+    """Sentence spans (start, end) inside text[start:end], whitespace trimmed, brackets kept whole.
+
+    Only the characters that can matter (line breaks, brackets, terminators, '.') are visited: a search
+    splits the text around every hit it shows, and stepping through each character in Python cost about a
+    quarter of a keyword search."""
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
     depth = 0
     sentence_start = start
-    i = start
-    while i < end:
+    resume = start  # characters before it were consumed by a run of terminators
+    for match in _SIGNIFICANT.finditer(text, start, end):
+        i = match.start()
+        if i < resume:
+            continue
         ch = text[i]
         boundary = None
         if ch == "\n":
@@ -38,12 +48,10 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
             j = i + 1
             while j < end and (text[j] in TERMINATORS or text[j] in CLOSERS):
                 j += 1
-            boundary = j
-            i = j - 1
+            boundary = resume = j
         if boundary is not None:
             _append_trimmed(text, sentence_start, boundary, spans)
             sentence_start = boundary
-        i += 1
     _append_trimmed(text, sentence_start, end, spans)
     return spans
 
