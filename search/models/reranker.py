@@ -11,63 +11,43 @@ the log-probability of the last label ("relevant").
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from search.errors import ModelUnavailableError
 from search.models.encoder import resolve_device
 from search.models.hub import load_pretrained
+from search.models.lazy import LazyModel
 
 SETTING = "reranker"
 BATCH_SIZE = 16
 MAX_LENGTH = 512
 
 
-class Reranker:
+class Reranker(LazyModel):
     """Loads on first use; `score` may be called from several threads (the tokenizer runs under a lock)."""
 
     def __init__(self, model_id: str, device: str = "auto", max_length: int = MAX_LENGTH) -> None:
-        self.model_id = model_id
-        self.device_setting = device
+        super().__init__(model_id, device, SETTING)
         self.max_length = max_length
-        self._lock = threading.Lock()
-        self._tokenizer: Any = None
-        self._model: Any = None
-        self.device: torch.device | None = None
 
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
+    def _load(self) -> tuple[Any, Any]:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    def load(self) -> None:
-        """Load tokenizer and weights once; raises ModelUnavailableError naming the `reranker` setting."""
-        if self._model is not None:
-            return
-        with self._lock:
-            if self._model is not None:
-                return
-            from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-            try:
-                tokenizer = load_pretrained(AutoTokenizer, self.model_id)
-                device = resolve_device(self.device_setting)
-                model = load_pretrained(AutoModelForSequenceClassification, self.model_id).to(device).eval()
-            except ModelUnavailableError as exc:
-                raise ModelUnavailableError(exc.model, exc.reason, setting=SETTING) from exc
-            self._tokenizer, self.device = tokenizer, device
-            self._model = model  # last: `loaded` turns true only when everything is in place
+        tokenizer = load_pretrained(AutoTokenizer, self.model_id)
+        self.device = resolve_device(self.device_setting)
+        model = load_pretrained(AutoModelForSequenceClassification, self.model_id).to(self.device).eval()
+        return tokenizer, model
 
     def score(self, query: str, passages: Sequence[str]) -> list[float]:
         """Relevance of each passage to the query (higher is better), in the passages' order."""
-        self.load()
+        tokenizer, model = self.tokenizer, self.model
         scores: list[float] = []
         for start in range(0, len(passages), BATCH_SIZE):
             batch = list(passages[start : start + BATCH_SIZE])
             with self._lock:  # a fast tokenizer is not re-entrant across threads ("Already borrowed")
-                inputs = self._tokenizer(
+                inputs = tokenizer(
                     [query] * len(batch),
                     batch,
                     padding=True,
@@ -76,7 +56,7 @@ class Reranker:
                     return_tensors="pt",
                 ).to(self.device)
             with torch.inference_mode():
-                logits = self._model(**inputs).logits.float()
+                logits = model(**inputs).logits.float()
             relevance = logits[:, 0] if logits.shape[-1] == 1 else torch.log_softmax(logits, dim=-1)[:, -1]
             scores.extend(relevance.tolist())
         return scores

@@ -1,8 +1,8 @@
 """Seq2seq (T5/mT5/FLAN) generation: lazy, thread-safe loading, an <unk> guard and bounded generation.
 
 Why each piece exists:
-- Lazy loading: a server that may never be asked for an answer must not pay seconds of start-up and
-  hundreds of MB for a generator; the first request loads it once (under a lock) and it stays loaded.
+- Lazy loading (search.models.lazy): a server that may never be asked for an answer must not pay seconds
+  of start-up and hundreds of MB for a generator; the first request loads it once and it stays loaded.
 - <unk> guard: FLAN-T5's vocabulary maps kana and kanji to <unk>. A model fed mostly <unk> still emits
   fluent-looking text, so we refuse (naming a model that can read the text) instead of answering from noise.
 - Bounds: input length (never silently truncated here: callers fit their context and keep the question),
@@ -28,6 +28,7 @@ from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, TextI
 from search.errors import ModelUnavailableError, SearchError
 from search.models.encoder import resolve_device, resolve_precision
 from search.models.hub import load_pretrained, local_model_dir
+from search.models.lazy import LazyModel
 
 # More than 5% of the content tokens as <unk> means the model cannot read the text: a Japanese sentence
 # through FLAN-T5 is 30-90% <unk>, while a model that reads the language stays well under 1% (a rare
@@ -78,56 +79,27 @@ def model_available(model: str) -> bool:
         return False
 
 
-class Seq2SeqModel:
+class Seq2SeqModel(LazyModel):
     """One encoder-decoder model, loaded on first use and shared by every caller afterwards."""
 
     def __init__(self, model_id: str, device: str = "auto", precision: str = "auto", setting: str = "model") -> None:
-        self.model_id = model_id
-        self.setting = setting  # the setting that names this model (search.settings), named in errors
-        self.device_setting = device
+        super().__init__(model_id, device, setting)
         self.precision_setting = precision
-        self._lock = threading.Lock()
-        self._tokenizer: Any = None
-        self._model: Any = None
-        self.device: torch.device | None = None
         self.precision: str | None = None
 
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
-
-    def load(self) -> None:
-        """Load tokenizer and weights once; raises ModelUnavailableError naming the model."""
-        if self._model is not None:
-            return
-        with self._lock:
-            if self._model is not None:
-                return
-            try:
-                config = load_pretrained(AutoConfig, self.model_id)
-                if not getattr(config, "is_encoder_decoder", False):
-                    raise ModelUnavailableError(
-                        self.model_id, f"it is a '{config.model_type}' model, not an encoder-decoder (T5-style) model"
-                    )
-                tokenizer = load_pretrained(AutoTokenizer, self.model_id)
-                device = resolve_device(self.device_setting)
-                precision = resolve_precision(self.precision_setting, device)
-                dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-                model = load_pretrained(AutoModelForSeq2SeqLM, self.model_id).to(device=device, dtype=dtype).eval()
-            except ModelUnavailableError as exc:
-                raise ModelUnavailableError(exc.model, exc.reason, setting=self.setting) from exc
-            self._tokenizer, self.device, self.precision = tokenizer, device, precision
-            self._model = model  # last: `loaded` turns true only when everything is in place
-
-    @property
-    def tokenizer(self) -> Any:
-        self.load()
-        return self._tokenizer
-
-    @property
-    def model(self) -> Any:
-        self.load()
-        return self._model
+    def _load(self) -> tuple[Any, Any]:
+        config = load_pretrained(AutoConfig, self.model_id)
+        if not getattr(config, "is_encoder_decoder", False):
+            raise ModelUnavailableError(
+                self.model_id, f"it is a '{config.model_type}' model, not an encoder-decoder (T5-style) model"
+            )
+        tokenizer = load_pretrained(AutoTokenizer, self.model_id)
+        device = resolve_device(self.device_setting)
+        precision = resolve_precision(self.precision_setting, device)
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        model = load_pretrained(AutoModelForSeq2SeqLM, self.model_id).to(device=device, dtype=dtype).eval()
+        self.device, self.precision = device, precision
+        return tokenizer, model
 
     # -- input checks -------------------------------------------------------------------------------
 
