@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import threading
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from search.text.language import is_kanji
 
@@ -51,9 +50,11 @@ _NOMINAL_POS = frozenset({"名詞", "接尾辞", "形状詞"})
 _FUNCTION_SUFFIX_POS2 = frozenset({"形容詞的", "動詞的", "形状詞的"})
 
 
-@dataclass(frozen=True)
-class Word:
-    """One word of a text: where it is (character offsets into the analysed text) and what it means."""
+class Word(NamedTuple):
+    """One word of a text: where it is (character offsets into the analysed text) and what it means.
+
+    A named tuple, not a frozen dataclass: a search analyses every hit it shows, and building a frozen
+    dataclass per word took a third of that time."""
 
     surface: str
     start: int
@@ -80,8 +81,7 @@ _lock = threading.Lock()
 _shared: list[Any] = []  # the process's one tagger, made on first use
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(NamedTuple):
     """One MeCab node, copied out of the tagger (its own nodes are only valid until its next call)."""
 
     surface: str
@@ -99,10 +99,11 @@ def tag(text: str) -> list[Node]:
             from fugashi import Tagger
 
             _shared.append(Tagger())
-        return [
-            Node(n.surface, n.feature.pos1 or "", n.feature.pos2 or "", n.feature.pos3 or "", n.feature.lemma)
-            for n in _shared[0](text)
-        ]
+        return [_node(n.surface, n.feature) for n in _shared[0](text)]
+
+
+def _node(surface: str, feature: Any) -> Node:
+    return Node(surface, feature.pos1 or "", feature.pos2 or "", feature.pos3 or "", feature.lemma)
 
 
 def normalize(text: str) -> str:
