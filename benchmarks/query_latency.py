@@ -37,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # the benchmarks are scripts: their helpers sit beside them
 import serving
 
+from search.models.cpu import this_cpu
+
 common.setup_environment()
 
 MODES = ("dense", "keyword", "hybrid")
@@ -268,7 +270,13 @@ def main() -> int:
     common.emit(
         {
             "benchmark": "query_latency",
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            # The server inherits this environment, instruction-set limits included (encode.AVX2_ONLY_ENVIRONMENT).
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "cpu": this_cpu().as_dict(),
+                "load_average_after": round(os.getloadavg()[0], 2),
+            },
             "model": {"dir": model_dir.name, **model_info},
             "index": index,
             "settings": {
