@@ -82,14 +82,15 @@ class _Layer(nn.Module):
         _share(ff.wo, self.wo.weight)
 
     def forward(
-        self, hidden: torch.Tensor, bias: torch.Tensor, tokens: torch.Tensor, shape: torch.Size
+        self, hidden: torch.Tensor, bias: torch.Tensor, tokens: torch.Tensor, padded: torch.Tensor
     ) -> torch.Tensor:
         """`hidden`: the real tokens only, packed (tokens, d_model); `tokens`: their places in the padded
-        (batch * length) layout of `shape` = (batch, length), which only attention needs."""
-        batch, length = shape
+        (batch * length) layout that only attention needs; `padded`: a (batch, length, 3 * inner) buffer of
+        the projections' dtype whose padding rows are zero, shared by every layer (each overwrites only
+        the real rows, so the buffer is zeroed once per forward pass, not once per layer)."""
+        batch, length = padded.shape[:2]
         x = rms_norm(hidden, self.norm1, self.eps).to(self.dtype)
-        projected = self.qkv(x)
-        qkv = projected.new_zeros(batch * length, projected.shape[-1]).index_copy_(0, tokens, projected)
+        qkv = padded.view(batch * length, -1).index_copy_(0, tokens, self.qkv(x))
         qkv = qkv.view(batch, length, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = (t.reshape(batch * self.heads, length, self.head_dim) for t in qkv)
         # T5 does not scale the scores. bias + q k^T in one batched GEMM; on a CPU this beats
@@ -199,8 +200,11 @@ class FastT5Encoder(nn.Module):
         tokens = attention_mask.reshape(-1).nonzero().squeeze(1)
         hidden = self.embed(input_ids.reshape(-1).index_select(0, tokens)).float()  # new tensor: added to in place
         bias = self.position_bias(input_ids, attention_mask)
+        # Projections come out in the compute dtype (float32 from int8 dynamic quantization's layers too).
+        inner = self.config.num_heads * self.config.d_kv
+        padded = hidden.new_zeros(batch, length, 3 * inner, dtype=self.dtype)
         for layer in self.layers:
-            hidden = layer(hidden, bias, tokens, input_ids.shape)
+            hidden = layer(hidden, bias, tokens, padded)
         hidden = rms_norm(hidden, self.final_norm, self.eps)
         out = hidden.new_zeros(batch * length, hidden.shape[-1]).index_copy_(0, tokens, hidden)
         return out.view(batch, length, -1)
