@@ -34,9 +34,11 @@ class LazyModel:
 
     @property
     def loaded(self) -> bool:
+        """Whether the model is in memory (status pages say so without loading it)."""
         return self._model is not None
 
     def load(self) -> None:
+        """Load tokenizer and weights once; later calls return at once. Raises ModelUnavailableError."""
         if self._model is not None:
             return
         with self._lock:

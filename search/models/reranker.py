@@ -36,8 +36,9 @@ class Reranker(LazyModel):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         tokenizer = load_pretrained(AutoTokenizer, self.model_id)
-        self.device = resolve_device(self.device_setting)
-        model = load_pretrained(AutoModelForSequenceClassification, self.model_id).to(self.device).eval()
+        device = resolve_device(self.device_setting)
+        model = load_pretrained(AutoModelForSequenceClassification, self.model_id).to(device).eval()
+        self.device = device
         return tokenizer, model
 
     def score(self, query: str, passages: Sequence[str]) -> list[float]:
