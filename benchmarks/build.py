@@ -154,23 +154,55 @@ def passages_of(index: Path, rel: str) -> tuple[int, int]:
     return int(mine), int(total)
 
 
-def card_loop(model_dir: Path, texts: list[str]) -> dict[str, Any]:
-    """The model card's loop over the build's texts, normalized as the index normalizes them."""
+def card_loop(model_dir: Path, texts: list[str], repeats: int) -> dict[str, Any]:
+    """The model card's loop over the build's texts, normalized as the index normalizes them, `repeats` times
+    (the fastest run is the reference: on a shared machine the slow ones measure the neighbours), with the
+    work it does in FLOPs and the fp32 matmul peak measured between the runs: the useful rate over the peak
+    bounds what any exact fp32 encoder can gain over this loop on this CPU."""
     from search.models.encoder import Encoder
 
     encoder = Encoder(str(model_dir), device="cpu", precision="fp32")
     normalized = [encoder.normalize(t) for t in texts]
-    run, _tokenizer = encode_bench.reference_loop(model_dir, normalized, encoder.max_length)
+    run, tokenizer = encode_bench.reference_loop(model_dir, normalized, encoder.max_length)
+    counts = [len(ids) for ids in tokenizer(normalized, truncation=True, max_length=encoder.max_length)["input_ids"]]
     run(normalized[:8])  # first call's one-off costs (allocator, kernels) unmeasured, as in encode.py
-    began = time.perf_counter()
-    run(normalized)
-    seconds = time.perf_counter() - began
+    seconds: list[float] = []
+    peaks: list[float] = []
+    for _ in range(max(1, repeats)):
+        began = time.perf_counter()
+        run(normalized)
+        seconds.append(round(time.perf_counter() - began, 2))
+        peaks.append(common.matmul_peak("fp32")["best"])
+    best = min(seconds)
+    useful = common.useful_flops(counts) / 1e9
+    padded = common.padded_flops(counts, 8, sort=False) / 1e9
+    peak = max(peaks)
     return {
         "loop": "model card: batch 8, input order, padding=longest, fp32, torch.no_grad, mean pooling",
         "passages": len(texts),
-        "seconds": round(seconds, 2),
-        "passages_per_second": round(len(texts) / seconds, 2),
+        "tokens_mean": round(sum(counts) / len(counts), 1),
+        "tokens_max": max(counts),
+        "seconds_each_run": seconds,
+        "seconds": best,
+        "passages_per_second": round(len(texts) / best, 2),
+        "useful_gflop": round(useful),
+        "padded_over_useful": round(padded / useful, 3),
+        "useful_gflop_per_s": round(useful / best, 1),
+        "fp32_matmul_peak_gflop_per_s": peak,
+        # No exact fp32 encoder can do the useful work faster than at the matmul peak.
+        "exact_fp32_ceiling": round(peak / (useful / best), 2),
     }
+
+
+def whole_build_target(cpu: dict[str, Any], precision: str, ratio: float) -> dict[str, bool]:
+    """Issue #16's whole-build targets, which it names for an AVX2-only CPU only: >= 3x the card's loop with
+    the automatic choice, >= 2x with exact fp32. A CPU with native bf16 has none (its "no regression from
+    6.2x" was measured on whole paragraphs, not comparable to a build's short passages)."""
+    avx2_only = not cpu["native_bf16"] and ("avx512f" not in cpu["flags"] or cpu["emulated"])
+    if not avx2_only:
+        return {}
+    bound = {"auto": 3.0, "fp32": 2.0}.get(precision)
+    return {} if bound is None else {f"avx2_whole_build_vs_card_loop_ge_{bound:g}x": ratio >= bound}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="index only the first N files (sorted by name)")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--cli-runs", type=int, default=3, help="no-change CLI rebuilds to time (default 3)")
+    parser.add_argument("--card-runs", type=int, default=2, help="runs of the card's loop; the fastest counts")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -237,14 +270,17 @@ def main(argv: list[str] | None = None) -> int:
             "encoded_share_of_full_build": round(library["passages_encoded"] / max(1, full["passages_encoded"]), 4),
             "forward_share_of_full_build": round(library["forward_seconds"] / max(1e-9, full["forward_seconds"]), 4),
         }
-        result["card_loop"] = card_loop(model_dir, encoded)
+        if len(encoded) != full["passages_encoded"]:
+            raise SystemExit(
+                f"the build encoded {full['passages_encoded']} passages but {len(encoded)} went through "
+                "Encoder.encode in this process (another executor?): the card loop needs exactly those texts"
+            )
+        result["card_loop"] = card_loop(model_dir, encoded, args.card_runs)
         ratio = result["card_loop"]["seconds"] / full["seconds"]
         result["whole_build_vs_card_loop"] = round(ratio, 2)
         result["targets"] = {
             "outside_forward_le_10pct": full["outside_forward_share"] <= 0.10,
-            # Issue #16 names these for an AVX2-only CPU: >= 3x with the automatic choice, >= 2x with fp32.
-            f"whole_build_vs_card_loop_ge_{3 if args.precision == 'auto' else 2}x": ratio
-            >= (3 if args.precision == "auto" else 2),
+            **whole_build_target(result["cpu"], args.precision, ratio),
             "no_change_cli_le_2s": result["no_change_rebuild_cli"]["median_seconds"] <= 2.0,
         }
         result["load_average"] = round(os.getloadavg()[0], 2)

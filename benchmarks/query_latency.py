@@ -37,9 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # the benchmarks are scripts: their helpers sit beside them
 import serving
 
-from search.models.cpu import this_cpu
-
 common.setup_environment()
+
+from search.models.cpu import this_cpu  # noqa: E402  (after setup_environment: offline before any hub import)
 
 MODES = ("dense", "keyword", "hybrid")
 TARGETS = {"dense_p50_ms": 30.0, "hybrid_p50_ms": 40.0, "p99_over_p50_at_16": 4.0}

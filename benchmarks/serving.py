@@ -205,24 +205,11 @@ class Server:
             self.process.wait()
 
 
-class _Connection(http.client.HTTPConnection):
-    """An HTTP connection with Nagle's algorithm off, as browsers, curl and urllib3 open theirs.
-
-    http.client sends a request's headers and body in two writes. With Nagle on, the body waits for the
-    server to acknowledge the headers, and the server delays that acknowledgement by up to 40 ms: every
-    POST measured ~45 ms slower than it is (keyword /search 52 ms against 9 ms with curl).
-    """
-
-    def connect(self) -> None:
-        super().connect()
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 def request(
     port: int, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 60.0
 ) -> tuple[int, bytes]:
     """One request on a fresh connection (set-up and occasional calls; load uses Client)."""
-    connection = _Connection("127.0.0.1", port, timeout=timeout)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
@@ -244,7 +231,7 @@ class Client:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         for attempt in (0, 1):
             if self.connection is None:
-                self.connection = _Connection("127.0.0.1", self.port, timeout=self.timeout)
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
             try:
                 self.connection.request("POST", path, body=data, headers={"Content-Type": "application/json"})
                 response = self.connection.getresponse()
