@@ -10,6 +10,8 @@ from tiny_index import build
 from search.errors import IndexLockedError
 from search.ingest.chunk import ChunkSettings
 from search.models.encoder import Encoder
+from search.models.executors import LocalExecutor
+from search.models.spec import EncoderSpec
 from search.retrieval.searcher import Searcher
 from search.storage.generations import index_status
 from search.storage.store import Store
@@ -205,3 +207,19 @@ def test_a_file_over_its_time_budget_fails_alone_and_the_build_goes_on(
     assert [f["path"] for f in summary.files_failed] == ["slow.txt"]
     assert "file_timeout" in summary.files_failed[0]["reason"]
     assert summary.files_indexed == 1
+
+
+def test_the_model_loads_while_files_are_read_but_never_beside_a_calibration(tiny_model_dir: Path) -> None:
+    """A build loads the weights in the background once it knows it will encode (issue #16: the build's
+    time outside the forward pass); with precision auto and no calibration yet, it leaves the load to the
+    first encode, because the calibration times candidates and must not share the CPU with reading."""
+    known = EncoderSpec(str(tiny_model_dir), max_length=32, device="cpu", precision="fp32")
+    thread = LocalExecutor().prepare(known)
+    assert thread is not None
+    thread.join(timeout=120)
+    assert not thread.is_alive() and known.get().loaded
+
+    pending = EncoderSpec(str(tiny_model_dir), max_length=32, device="cpu", precision="auto")
+    assert pending.get().backend_choice is None  # this test's fresh cache holds no calibration of it
+    assert LocalExecutor().prepare(pending) is None
+    assert not pending.get().loaded

@@ -31,6 +31,7 @@ from search.ingest.chunk import ChunkSettings, chunk_document
 from search.ingest.deadline import Deadline
 from search.ingest.discover import FoundFile, check_root, discover_files
 from search.ingest.extract import extract_bytes
+from search.models.executors import current_executor
 from search.models.spec import EncoderSpec
 from search.storage.schema import DB_NAME
 from search.storage.store import StoredDocument
@@ -210,6 +211,7 @@ class Builder:
         SQLite/FAISS work stay outside it, and KeyboardInterrupt/SystemExit are not Exceptions.
         """
         changes = Changeset()
+        preloading = False
         advance = self._progress(len(files), "reading", "files") if self.options.progress else None
         for found in files:
             if advance:
@@ -235,6 +237,9 @@ class Builder:
                 self.summary.files_failed.append({"path": found.rel, "reason": reason[:500]})
                 continue
             del data  # the raw bytes of a large file need not live on while everything else is read
+            if not preloading:  # something will be encoded: load the model while the other files are read
+                current_executor().prepare(self.encoder)
+                preloading = True
             try:  # only the time budget: a model error must still stop the build (exit 2)
                 passages = chunk_document(document, self.encoder.get().count_tokens, self.options.chunk, deadline)
             except ExtractionError as exc:

@@ -151,6 +151,11 @@ class Encoder:
         self.lowercase = bool(_sentence_bert_config(model).get("do_lower_case", False))
 
     @property
+    def loaded(self) -> bool:
+        """Whether the weights are in memory (a build may load them in the background, search.models.executors)."""
+        return self._model is not None
+
+    @property
     def model(self) -> torch.nn.Module:
         """Weights load on first use: chunking needs only the tokenizer, a no-change rebuild needs neither."""
         if self._model is None:

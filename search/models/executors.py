@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
@@ -34,6 +35,10 @@ class EncodingExecutor(Protocol):
 
     name: str
 
+    def prepare(self, spec: EncoderSpec) -> threading.Thread | None:
+        """Start, in the background, what encoding will need; called once a build knows it will encode."""
+        ...
+
     def encode(self, spec: EncoderSpec, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray: ...
 
 
@@ -41,6 +46,28 @@ class LocalExecutor:
     """The encoder of this process (loaded once through the spec), exactly as before executors existed."""
 
     name = "local"
+
+    def prepare(self, spec: EncoderSpec) -> threading.Thread | None:
+        """Load the weights in a background thread while the build still reads and chunks files: ~2 s (the
+        weights, and int8 quantization) that a build would otherwise spend before its first forward pass
+        (issue #16's time outside the forward pass). The first `encode` waits for it under the encoder's lock.
+
+        Not when the backend is still to be calibrated: the calibration times candidates against each other
+        and must not share the CPU with the build's reading. A load that fails here is not reported from
+        this thread: the first `encode` loads again and raises the same error itself, naming the model,
+        exactly as without the preload."""
+        if spec.get().backend_choice is None:
+            return None
+
+        def load() -> None:
+            try:
+                _ = spec.get().model
+            except Exception:  # noqa: BLE001 - raised again, and reported, by the first encode (docstring)
+                return
+
+        thread = threading.Thread(target=load, name="encoder-preload", daemon=True)
+        thread.start()
+        return thread
 
     def encode(self, spec: EncoderSpec, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         return spec.get().encode(list(texts), progress=progress)

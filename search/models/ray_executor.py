@@ -52,6 +52,10 @@ class RayExecutor:
         self.actors = actors
         self.rows_per_batch = rows_per_batch
 
+    def prepare(self, spec: EncoderSpec) -> None:
+        """Nothing to start here: the actors load their own encoders when the job starts."""
+        return None
+
     def encode(self, spec: EncoderSpec, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         ray = self._connect()
         out = np.zeros((len(texts), spec.get().dimension), dtype=np.float32)
