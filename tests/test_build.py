@@ -209,7 +209,9 @@ def test_a_file_over_its_time_budget_fails_alone_and_the_build_goes_on(
     assert summary.files_indexed == 1
 
 
-def test_the_model_loads_while_files_are_read_but_never_beside_a_calibration(tiny_model_dir: Path) -> None:
+def test_the_model_loads_while_files_are_read_but_never_beside_a_calibration(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A build loads the weights in the background once it knows it will encode (issue #16: the build's
     time outside the forward pass); with precision auto and no calibration yet, it leaves the load to the
     first encode, because the calibration times candidates and must not share the CPU with reading."""
@@ -219,7 +221,8 @@ def test_the_model_loads_while_files_are_read_but_never_beside_a_calibration(tin
     thread.join(timeout=120)
     assert not thread.is_alive() and known.get().loaded
 
+    monkeypatch.setenv("INDEXER_CACHE_DIR", str(tmp_path / "empty-cache"))  # other tests calibrate this model
     pending = EncoderSpec(str(tiny_model_dir), max_length=32, device="cpu", precision="auto")
-    assert pending.get().backend_choice is None  # this test's fresh cache holds no calibration of it
+    assert pending.get().backend_choice is None
     assert LocalExecutor().prepare(pending) is None
     assert not pending.get().loaded
