@@ -8,6 +8,7 @@ loaded. The generators and the reranker differ only in what they load, which sub
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
@@ -15,7 +16,7 @@ import torch
 from search.errors import ModelUnavailableError
 
 
-class LazyModel:
+class LazyModel(ABC):
     """Loads on the first `load()`, `tokenizer` or `model`; a missing model raises ModelUnavailableError
     naming `setting`, the setting that chose it (search.settings), so the message says what to change."""
 
@@ -28,9 +29,9 @@ class LazyModel:
         self._model: Any = None
         self.device: torch.device | None = None
 
+    @abstractmethod
     def _load(self) -> tuple[Any, Any]:
         """Load and return (tokenizer, model), setting `device` and whatever else the subclass records."""
-        raise NotImplementedError
 
     @property
     def loaded(self) -> bool:
